@@ -1,0 +1,1 @@
+"""Scene generation, label formats, datasets and joint transforms."""
