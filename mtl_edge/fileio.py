@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[Any]], object], *, text: bool = False,
-                 durable: bool = True) -> None:
+def atomic_write(
+    path: str | Path, write: Callable[[IO[Any]], object], *, text: bool = False, durable: bool = True
+) -> None:
     """Call ``write(f)`` on a temp file beside ``path``, then rename it over ``path``.
 
     On any error the temp file is removed and ``path`` is untouched. ``durable`` adds

@@ -27,17 +27,14 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 
-from mtl_edge.fileio import atomic_write
 from mtl_edge.data.labels import (
     BOX_CATEGORIES,
     BOX_CATEGORY_ALIASES,
@@ -53,6 +50,7 @@ from mtl_edge.data.labels import (
     LaneLabel,
     ObjectLabel,
 )
+from mtl_edge.fileio import atomic_write
 
 __all__ = [
     "LabelFormatError",

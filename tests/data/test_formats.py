@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mtl_edge.data import formats
+from mtl_edge import fileio
 from mtl_edge.data.formats import (
     LabelFormatError,
     frame_from_dict,
@@ -410,7 +410,7 @@ def test_failed_write_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.Mo
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(formats.os, "fsync", boom)
+    monkeypatch.setattr(fileio.os, "fsync", boom)
     with pytest.raises(OSError, match="disk full"):
         write_frames(_sample_frames()[:1], target)
     assert target.read_bytes() == before
