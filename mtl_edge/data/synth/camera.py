@@ -31,7 +31,7 @@ class Camera:
     horizon_offset: float = 0.0
 
     @classmethod
-    def for_size(cls, width: int, height: int, **kw: float) -> "Camera":
+    def for_size(cls, width: int, height: int, **kw: float) -> Camera:
         return cls(width=width, height=height, focal=FOCAL_PER_WIDTH * width, **kw)
 
     @property

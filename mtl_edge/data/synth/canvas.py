@@ -34,7 +34,9 @@ class Canvas:
         """Anti-aliased fill of one polygon given in pixels."""
         cv2.fillPoly(self.image, [to_fixed(uv)], tuple(int(c) for c in colour), cv2.LINE_AA, SHIFT)
 
-    def stamp(self, polygons: list[np.ndarray], object_id: int, depth: float) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    def stamp(
+        self, polygons: list[np.ndarray], object_id: int, depth: float
+    ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
         """Mark the union of ``polygons`` as ``object_id`` at ``depth``.
 
         Returns the region (x0, y0, x1, y1) and the object's full silhouette mask in it,
@@ -47,8 +49,8 @@ class Canvas:
         if x1 <= x0 or y1 <= y0:
             return None
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        shifted = [to_fixed(p.reshape(-1, 2) - [x0, y0]) for p in polygons]
-        cv2.fillPoly(mask, shifted, 1, cv2.LINE_8, SHIFT)
+        for p in polygons:  # one call each: a single fillPoly call fills overlaps even-odd, leaving holes
+            cv2.fillPoly(mask, [to_fixed(p.reshape(-1, 2) - [x0, y0])], 1, cv2.LINE_8, SHIFT)
         region = mask.astype(bool)
         self.ids[y0:y1, x0:x1][region] = object_id
         self.depth[y0:y1, x0:x1][region] = depth

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .scene import Scene, sample_props, sample_scene, sample_signs, sample_vehicle
+from .scene import sample_props, sample_scene, sample_signs, sample_vehicle
 
 #: Vehicles are dropped this close behind the camera's clip plane, or this far ahead (m).
 DESPAWN_BEHIND, DESPAWN_AHEAD = 4.0, 190.0
@@ -33,9 +33,13 @@ class ClipSimulator:
         speed = float(self.rng.uniform(14, 30))
         self.scene = sample_scene(seed, width, height, road_length=speed * n_frames / fps + 200)
         self.n_frames, self.dt = n_frames, 1.0 / fps
-        self.state = ClipState(speed=speed, pitch0=self.scene.camera.pitch, roll0=self.scene.camera.roll,
-                               phase=float(self.rng.uniform(0, 2 * np.pi)),
-                               next_id=1 + len(self.scene.vehicles) + 1000)
+        self.state = ClipState(
+            speed=speed,
+            pitch0=self.scene.camera.pitch,
+            roll0=self.scene.camera.roll,
+            phase=float(self.rng.uniform(0, 2 * np.pi)),
+            next_id=1 + len(self.scene.vehicles) + 1000,
+        )
         for v in self.scene.vehicles:
             v.speed = speed + float(self.rng.uniform(-5, 4))
             if abs(v.offset - self.scene.ego_offset) < 1.5:  # never drive into the car ahead

@@ -67,5 +67,6 @@ def bbox_of(uv: np.ndarray) -> np.ndarray:
 
 
 def clip_box(box: np.ndarray, width: float, height: float) -> np.ndarray:
-    return np.array([np.clip(box[0], 0, width), np.clip(box[1], 0, height),
-                     np.clip(box[2], 0, width), np.clip(box[3], 0, height)])
+    return np.array(
+        [np.clip(box[0], 0, width), np.clip(box[1], 0, height), np.clip(box[2], 0, width), np.clip(box[3], 0, height)]
+    )

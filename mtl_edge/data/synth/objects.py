@@ -15,7 +15,11 @@ from .signs import ASPECT, sprite
 
 #: Corner order (a0b0, a1b0, a1b1, a0b1) of each face; a corner index is xi + 2*yi + 4*zi.
 FACES: dict[str, tuple[int, int, int, int]] = {
-    "rear": (0, 1, 3, 2), "left": (0, 4, 6, 2), "right": (1, 5, 7, 3), "top": (2, 3, 7, 6), "front": (4, 5, 7, 6),
+    "rear": (0, 1, 3, 2),
+    "left": (0, 4, 6, 2),
+    "right": (1, 5, 7, 3),
+    "top": (2, 3, 7, 6),
+    "front": (4, 5, 7, 6),
 }
 SHADE = {"rear": 1.0, "left": 0.78, "right": 0.78, "top": 1.12, "front": 0.9}
 GLASS = (34, 40, 52)
@@ -53,33 +57,86 @@ class Part:
 
 
 def _wheels(w: float, length: float, r: float, zs: tuple[float, ...], inset: float = 0.0) -> list[Part]:
-    return [Part(sx * (w / 2 - inset) - (0.28 if sx > 0 else 0), sx * (w / 2 - inset) + (0 if sx > 0 else 0.28),
-                 0.0, 2 * r, z * length - r, z * length + r, TYRE) for sx in (-1, 1) for z in zs]
+    return [
+        Part(
+            sx * (w / 2 - inset) - (0.28 if sx > 0 else 0),
+            sx * (w / 2 - inset) + (0 if sx > 0 else 0.28),
+            0.0,
+            2 * r,
+            z * length - r,
+            z * length + r,
+            TYRE,
+        )
+        for sx in (-1, 1)
+        for z in zs
+    ]
 
 
 def vehicle_parts(v: Vehicle) -> list[Part]:
     """The cuboids a vehicle of class ``v.cls`` is built from, far parts first."""
     w, h, ln, col = v.width, v.height, v.length, v.colour
     if v.cls == "car":
-        tails = [Decal(("rear",), 0.03, 0.22, 0.55, 0.85, TAIL, True), Decal(("rear",), 0.78, 0.97, 0.55, 0.85, TAIL, True),
-                 Decal(("rear",), 0.38, 0.62, 0.2, 0.42, (225, 222, 200))]
+        tails = [
+            Decal(("rear",), 0.03, 0.22, 0.55, 0.85, TAIL, True),
+            Decal(("rear",), 0.78, 0.97, 0.55, 0.85, TAIL, True),
+            Decal(("rear",), 0.38, 0.62, 0.2, 0.42, (225, 222, 200)),
+        ]
         glass = [Decal(("rear",), 0.08, 0.92, 0.1, 0.85, GLASS), Decal(SIDES, 0.08, 0.92, 0.12, 0.85, GLASS)]
         return _wheels(w, ln, 0.32, (0.18, 0.8)) + [
             Part(-w / 2, w / 2, 0.22, 0.6 * h, 0, ln, col, tails),
-            Part(-0.42 * w, 0.42 * w, 0.6 * h, h, 0.2 * ln, 0.78 * ln, col, glass)]
+            Part(-0.42 * w, 0.42 * w, 0.6 * h, h, 0.2 * ln, 0.78 * ln, col, glass),
+        ]
     if v.cls == "truck":
         return _wheels(w, ln, 0.5, (0.1, 0.22, 0.88), inset=0.05) + [
-            Part(-0.46 * w, 0.46 * w, 0.45, 0.9, 0, ln, (40, 40, 44),
-                 [Decal(("rear",), 0.0, 0.14, 0.25, 0.8, TAIL, True), Decal(("rear",), 0.86, 1.0, 0.25, 0.8, TAIL, True)]),
-            Part(-w / 2, w / 2, 0.6, 0.86 * h, 0.8 * ln, ln, (200, 200, 205), [Decal(SIDES, 0.3, 0.9, 0.5, 0.9, GLASS)]),
-            Part(-w / 2, w / 2, 0.9, h, 0.0, 0.77 * ln, col,
-                 [Decal(("rear",), 0.49, 0.51, 0.03, 0.97, (70, 70, 72)), Decal(("rear",), 0.03, 0.97, 0.92, 0.96, (90, 90, 92))])]
+            Part(
+                -0.46 * w,
+                0.46 * w,
+                0.45,
+                0.9,
+                0,
+                ln,
+                (40, 40, 44),
+                [
+                    Decal(("rear",), 0.0, 0.14, 0.25, 0.8, TAIL, True),
+                    Decal(("rear",), 0.86, 1.0, 0.25, 0.8, TAIL, True),
+                ],
+            ),
+            Part(
+                -w / 2, w / 2, 0.6, 0.86 * h, 0.8 * ln, ln, (200, 200, 205), [Decal(SIDES, 0.3, 0.9, 0.5, 0.9, GLASS)]
+            ),
+            Part(
+                -w / 2,
+                w / 2,
+                0.9,
+                h,
+                0.0,
+                0.77 * ln,
+                col,
+                [
+                    Decal(("rear",), 0.49, 0.51, 0.03, 0.97, (70, 70, 72)),
+                    Decal(("rear",), 0.03, 0.97, 0.92, 0.96, (90, 90, 92)),
+                ],
+            ),
+        ]
     if v.cls == "bus":
         return _wheels(w, ln, 0.5, (0.16, 0.8), inset=0.05) + [
-            Part(-w / 2, w / 2, 0.35, h, 0, ln, col,
-                 [Decal(("rear",), 0.1, 0.9, 0.66, 0.92, GLASS), Decal(SIDES, 0.04, 0.96, 0.52, 0.86, GLASS),
-                  Decal(("rear",), 0.02, 0.12, 0.08, 0.38, TAIL, True), Decal(("rear",), 0.88, 0.98, 0.08, 0.38, TAIL, True),
-                  Decal(("rear",), 0.25, 0.75, 0.12, 0.3, (60, 60, 62))])]
+            Part(
+                -w / 2,
+                w / 2,
+                0.35,
+                h,
+                0,
+                ln,
+                col,
+                [
+                    Decal(("rear",), 0.1, 0.9, 0.66, 0.92, GLASS),
+                    Decal(SIDES, 0.04, 0.96, 0.52, 0.86, GLASS),
+                    Decal(("rear",), 0.02, 0.12, 0.08, 0.38, TAIL, True),
+                    Decal(("rear",), 0.88, 0.98, 0.08, 0.38, TAIL, True),
+                    Decal(("rear",), 0.25, 0.75, 0.12, 0.3, (60, 60, 62)),
+                ],
+            )
+        ]
     if v.cls == "motorcycle":
         jacket = (int(v.colour[2] * 0.6), 40, int(v.colour[0] * 0.5))
         return [
@@ -87,7 +144,8 @@ def vehicle_parts(v: Vehicle) -> list[Part]:
             Part(-0.06, 0.06, 0.0, 0.62, 0.7 * ln, ln, TYRE),
             Part(-0.2, 0.2, 0.3, 0.85, 0.15 * ln, 0.8 * ln, col, [Decal(("rear",), 0.3, 0.7, 0.55, 0.8, TAIL, True)]),
             Part(-w / 2 + 0.1, w / 2 - 0.1, 0.8, h - 0.28, 0.3 * ln, 0.55 * ln, jacket),
-            Part(-0.14, 0.14, h - 0.3, h, 0.33 * ln, 0.52 * ln, (min(255, col[0] + 60), col[1], col[2]))]
+            Part(-0.14, 0.14, h - 0.3, h, 0.33 * ln, 0.52 * ln, (min(255, col[0] + 60), col[1], col[2])),
+        ]
     raise KeyError(f"unknown vehicle class {v.cls!r}")
 
 
@@ -107,8 +165,9 @@ def _bilinear(quad: np.ndarray, a0: float, a1: float, b0: float, b1: float) -> n
     return np.stack([at(a0, b0), at(a1, b0), at(a1, b1), at(a0, b1)])
 
 
-def draw_cuboids(canvas: Canvas, rf: RoadFrame, s: float, offset: float, parts: list[Part],
-                 night_lights: float) -> tuple[np.ndarray, list[np.ndarray]] | None:
+def draw_cuboids(
+    canvas: Canvas, rf: RoadFrame, s: float, offset: float, parts: list[Part], night_lights: float
+) -> tuple[np.ndarray, list[np.ndarray]] | None:
     """Draw the visible faces of ``parts``; return all projected corners and the face polygons.
 
     Returns None (and draws nothing) when any corner is behind the near clip plane.
@@ -144,11 +203,17 @@ def draw_cuboids(canvas: Canvas, rf: RoadFrame, s: float, offset: float, parts: 
     return all_uv, polygons
 
 
-def draw_vehicle(canvas: Canvas, rf: RoadFrame, v: Vehicle, night_lights: float) -> tuple[np.ndarray, list[np.ndarray]] | None:
+def draw_vehicle(
+    canvas: Canvas, rf: RoadFrame, v: Vehicle, night_lights: float
+) -> tuple[np.ndarray, list[np.ndarray]] | None:
     """Draw a vehicle with its contact shadow; return (corners uv, silhouette polygons)."""
     cam = canvas.camera
-    foot = rf.ground(np.array([v.s - 0.25, v.s - 0.25, v.s + v.length + 0.2, v.s + v.length + 0.2]),
-                     v.offset + np.array([-1, 1, 1, -1]) * (v.width / 2 + 0.12), 0.0, cam.mount_height)
+    foot = rf.ground(
+        np.array([v.s - 0.25, v.s - 0.25, v.s + v.length + 0.2, v.s + v.length + 0.2]),
+        v.offset + np.array([-1, 1, 1, -1]) * (v.width / 2 + 0.12),
+        0.0,
+        cam.mount_height,
+    )
     uv, depth = cam.project(foot)
     if (depth > NEAR_CLIP * 2).all():
         canvas.fill(uv, (20, 20, 22))
@@ -164,19 +229,27 @@ def sign_quad(rf: RoadFrame, cam: Camera, sign: Sign) -> tuple[np.ndarray, float
     across = np.array([nx * cy - nz * sy, 0.0, nx * sy + nz * cy])
     half_w, half_h = sign.size / 2, sign.size * ASPECT[sign.cls] / 2
     up = np.array([0.0, -1.0, 0.0])
-    pts3 = np.stack([centre - across * half_w + up * half_h, centre + across * half_w + up * half_h,
-                     centre + across * half_w - up * half_h, centre - across * half_w - up * half_h])
+    pts3 = np.stack(
+        [
+            centre - across * half_w + up * half_h,
+            centre + across * half_w + up * half_h,
+            centre + across * half_w - up * half_h,
+            centre - across * half_w - up * half_h,
+        ]
+    )
     uv, depth = cam.project(pts3)
     if (depth <= NEAR_CLIP * 2).any():
         return None
     return uv, float(depth.mean())
 
 
-def draw_pole(canvas: Canvas, rf: RoadFrame, s: float, offset: float, top: float, width: float,
-              colour: tuple[int, int, int]) -> np.ndarray | None:
+def draw_pole(
+    canvas: Canvas, rf: RoadFrame, s: float, offset: float, top: float, width: float, colour: tuple[int, int, int]
+) -> np.ndarray | None:
     cam = canvas.camera
-    pts3 = rf.ground(np.full(4, s), offset + np.array([-1, 1, 1, -1]) * width / 2, np.array([0, 0, top, top]),
-                     cam.mount_height)
+    pts3 = rf.ground(
+        np.full(4, s), offset + np.array([-1, 1, 1, -1]) * width / 2, np.array([0, 0, top, top]), cam.mount_height
+    )
     uv, depth = cam.project(pts3)
     if (depth <= NEAR_CLIP * 2).any():
         return None
@@ -234,7 +307,10 @@ def draw_prop(canvas: Canvas, rf: RoadFrame, prop: Prop) -> None:
         part.x0, part.x1 = sorted((part.x0, part.x1))
         got = draw_cuboids(canvas, rf, prop.s, prop.offset, [part], 0.0)
         if got is not None:
-            canvas.stamp(got[1], OCCLUDER, float(cam.project(rf.ground(np.array([prop.s]), prop.offset, 0.0,
-                                                                         cam.mount_height))[1][0]))
+            canvas.stamp(
+                got[1],
+                OCCLUDER,
+                float(cam.project(rf.ground(np.array([prop.s]), prop.offset, 0.0, cam.mount_height))[1][0]),
+            )
     else:
         raise KeyError(f"unknown prop kind {prop.kind!r}")

@@ -66,8 +66,10 @@ def _sky_and_ground(canvas: Canvas, scene: Scene, rng: np.random.Generator) -> N
     with np.errstate(divide="ignore", invalid="ignore"):
         dist = np.where(rays[..., 1] > 1e-6, cam.mount_height / rays[..., 1] * rays[..., 2], np.inf)
     haze = (1 - np.exp(-np.nan_to_num(dist, posinf=1e6) / 180.0))[..., None]
-    texture = cv2.resize(rng.normal(1.0, 0.08, (cam.height // 16 + 1, cam.width // 16 + 1)).astype(np.float32),
-                         (sky.shape[1], sky.shape[0]))[..., None]
+    texture = cv2.resize(
+        rng.normal(1.0, 0.08, (cam.height // 16 + 1, cam.width // 16 + 1)).astype(np.float32),
+        (sky.shape[1], sky.shape[0]),
+    )[..., None]
     ground = np.array(pal.grass, np.float32) * texture * (1 - haze) + np.array(pal.sky_horizon, np.float32) * haze
     small = np.where(np.isfinite(dist)[..., None], ground, sky).astype(np.float32)
     full = cv2.resize(small, (cam.width, cam.height), interpolation=cv2.INTER_LINEAR)
@@ -91,8 +93,9 @@ def _road(canvas: Canvas, scene: Scene, rf: RoadFrame, drivable: np.ndarray) -> 
     lanes_band = _strip(rf, cam, s0, s1, road.lines[0].offset, road.lines[-1].offset)
     if lanes_band is not None:
         cv2.fillPoly(drivable, [to_fixed(lanes_band)], DRIVABLE_ALTERNATIVE, cv2.LINE_8, SHIFT)
-    ego = next((i for i in range(road.n_lanes)
-                if road.lines[i].offset <= scene.ego_offset <= road.lines[i + 1].offset), None)
+    ego = next(
+        (i for i in range(road.n_lanes) if road.lines[i].offset <= scene.ego_offset <= road.lines[i + 1].offset), None
+    )
     if ego is not None:
         band = _strip(rf, cam, s0, s1, road.lines[ego].offset, road.lines[ego + 1].offset)
         if band is not None:
@@ -155,8 +158,11 @@ def _post(canvas: Canvas, scene: Scene, rng: np.random.Generator) -> np.ndarray:
     depth = canvas.depth
     sky = ~np.isfinite(depth)
     finite_depth = np.where(sky, np.float32(1e4), depth)
-    ambient, head_gain, tint = {"day": (1.0, 0.0, (1.0, 1.0, 1.0)), "dusk": (0.6, 0.35, (1.0, 0.9, 0.82)),
-                                "night": (0.13, 1.3, (0.9, 0.95, 1.08))}[cond.time]
+    ambient, head_gain, tint = {
+        "day": (1.0, 0.0, (1.0, 1.0, 1.0)),
+        "dusk": (0.6, 0.35, (1.0, 0.9, 0.82)),
+        "night": (0.13, 1.3, (0.9, 0.95, 1.08)),
+    }[cond.time]
     gain: np.ndarray | None = None  # per-pixel light; None means uniform
     if head_gain > 0:
         u = np.arange(cam.width, dtype=np.float32) - cam.width / 2
@@ -208,7 +214,7 @@ def _noise_field(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray
         field = np.random.default_rng(12345).standard_normal((h + 97, w + 131, c), dtype=np.float32)
         _NOISE_CACHE[shape] = field
     dy, dx = int(rng.integers(97)), int(rng.integers(131))
-    return field[dy:dy + h, dx:dx + w]
+    return field[dy : dy + h, dx : dx + w]
 
 
 def _halo(glow: np.ndarray, sigma: float) -> np.ndarray:
@@ -250,9 +256,13 @@ def render(scene: Scene, name: str = "frame.jpg") -> Rendered:
     # Painter's order over every object, far to near; labelled ones get ids 1..N.
     items: list[tuple[float, str, object]] = []
     for v in scene.vehicles:
-        items.append((float(cam.project(rf.ground(np.array([v.s]), v.offset, 0.0, cam.mount_height))[1][0]), "vehicle", v))
+        items.append(
+            (float(cam.project(rf.ground(np.array([v.s]), v.offset, 0.0, cam.mount_height))[1][0]), "vehicle", v)
+        )
     for sgn in scene.signs:
-        items.append((float(cam.project(rf.ground(np.array([sgn.s]), sgn.offset, 0.0, cam.mount_height))[1][0]), "sign", sgn))
+        items.append(
+            (float(cam.project(rf.ground(np.array([sgn.s]), sgn.offset, 0.0, cam.mount_height))[1][0]), "sign", sgn)
+        )
     for p in scene.props:
         items.append((float(cam.project(rf.ground(np.array([p.s]), p.offset, 0.0, cam.mount_height))[1][0]), "prop", p))
     items.sort(key=lambda t: -t[0])
@@ -290,8 +300,9 @@ def render(scene: Scene, name: str = "frame.jpg") -> Rendered:
     drivable[vehicles_px] = 0
     objects = _object_labels(canvas, drawn)
     image = _post(canvas, scene, rng)
-    frame = FrameLabels(name=name, objects=objects, lanes=_lane_labels(scene, rf),
-                        attributes=scene.conditions.attributes())
+    frame = FrameLabels(
+        name=name, objects=objects, lanes=_lane_labels(scene, rf), attributes=scene.conditions.attributes()
+    )
     return Rendered(image=image, frame=frame, drivable=drivable)
 
 
@@ -308,7 +319,15 @@ def _object_labels(canvas: Canvas, drawn: list) -> list[ObjectLabel]:
         hidden = 1.0 - visible_px / full_px if full_px else 1.0
         truncated = bool(np.abs(clipped - box).max() > 0.5)
         ignore = bool(clipped[3] - clipped[1] < min_h or hidden > MAX_HIDDEN)
-        labels.append(ObjectLabel(category=category, box=Box2D(*map(float, clipped)), sign_type=sign_type,
-                                  occluded=hidden >= OCCLUDED_FROM, truncated=truncated, ignore=ignore,
-                                  id=str(object_id)))
+        labels.append(
+            ObjectLabel(
+                category=category,
+                box=Box2D(*map(float, clipped)),
+                sign_type=sign_type,
+                occluded=hidden >= OCCLUDED_FROM,
+                truncated=truncated,
+                ignore=ignore,
+                id=str(object_id),
+            )
+        )
     return labels

@@ -66,7 +66,7 @@ class Road:
     def curvature(self, s: np.ndarray) -> np.ndarray:
         return np.interp(s, self.knots_s, self.knots_curvature)
 
-    def frame(self, ego_s: float, ego_offset: float, ego_yaw: float) -> "RoadFrame":
+    def frame(self, ego_s: float, ego_offset: float, ego_yaw: float) -> RoadFrame:
         """The road as seen from an ego car at arc ``ego_s`` and lateral ``ego_offset``."""
         s = ego_s + np.arange(-4.0, ROAD_AHEAD, ROAD_STEP)
         k = self.curvature(s)
@@ -95,8 +95,9 @@ class RoadFrame:
     normal: np.ndarray  # [N, 2] unit, pointing right
     _cache: dict = field(default_factory=dict, repr=False)
 
-    def ground(self, s: np.ndarray, offset: np.ndarray | float, height: np.ndarray | float = 0.0,
-               mount_height: float = 1.4) -> np.ndarray:
+    def ground(
+        self, s: np.ndarray, offset: np.ndarray | float, height: np.ndarray | float = 0.0, mount_height: float = 1.4
+    ) -> np.ndarray:
         """Ego-frame 3D points [..., 3] at arc ``s``, lateral ``offset`` and ``height`` above the road."""
         s = np.asarray(s, dtype=np.float64)
         cx = np.interp(s, self.s, self.centre[:, 0])

@@ -24,8 +24,18 @@ VEHICLE_SIZES: dict[str, tuple[tuple[float, float], tuple[float, float], tuple[f
 }
 VEHICLE_WEIGHTS = {"car": 0.46, "truck": 0.2, "bus": 0.16, "motorcycle": 0.18}
 BODY_COLOURS: dict[str, list[tuple[int, int, int]]] = {
-    "car": [(235, 235, 235), (30, 30, 34), (160, 163, 168), (170, 25, 30), (30, 60, 140), (90, 92, 96),
-            (35, 80, 50), (200, 185, 150), (220, 120, 20), (95, 20, 35)],
+    "car": [
+        (235, 235, 235),
+        (30, 30, 34),
+        (160, 163, 168),
+        (170, 25, 30),
+        (30, 60, 140),
+        (90, 92, 96),
+        (35, 80, 50),
+        (200, 185, 150),
+        (220, 120, 20),
+        (95, 20, 35),
+    ],
     "truck": [(236, 236, 232), (200, 200, 196), (150, 40, 35), (40, 80, 150), (210, 170, 40)],
     "bus": [(230, 180, 20), (236, 236, 236), (190, 30, 35), (20, 110, 120), (40, 90, 170)],
     "motorcycle": [(25, 25, 28), (170, 20, 25), (30, 50, 130), (200, 200, 200), (40, 40, 40)],
@@ -135,16 +145,27 @@ def sample_road(rng: np.random.Generator, length: float) -> Road:
             style = "solid" if kind == "double white" or rng.random() < 0.12 else "dashed"
         colour = YELLOW_PAINT if "yellow" in kind else WHITE_PAINT
         width = float(rng.uniform(0.12, 0.2))
-        lines.append(MarkingLine(offset=off, lane_type=str(kind), style=style, color=colour, width=width,
-                                 dash=float(rng.uniform(2.5, 4.0)), gap=float(rng.uniform(6.0, 10.0)), phase=phase))
+        lines.append(
+            MarkingLine(
+                offset=off,
+                lane_type=str(kind),
+                style=style,
+                color=colour,
+                width=width,
+                dash=float(rng.uniform(2.5, 4.0)),
+                gap=float(rng.uniform(6.0, 10.0)),
+                phase=phase,
+            )
+        )
     knots = np.arange(-60.0, length + 300.0, float(rng.uniform(35, 80)))
     if rng.random() < 0.35:
         curv = rng.normal(0, 1 / 3000, size=len(knots))
     else:
         curv = rng.uniform(1 / 900, 1 / 220, size=len(knots)) * rng.choice([-1, 1], size=len(knots))
         curv *= rng.random(len(knots)) < 0.8  # some straight stretches between bends
-    return Road(knots_s=knots, knots_curvature=curv, lane_width=lane_w, lines=lines,
-                shoulder=float(rng.uniform(0.6, 2.2)))
+    return Road(
+        knots_s=knots, knots_curvature=curv, lane_width=lane_w, lines=lines, shoulder=float(rng.uniform(0.6, 2.2))
+    )
 
 
 def sample_conditions(rng: np.random.Generator) -> Conditions:
@@ -153,8 +174,14 @@ def sample_conditions(rng: np.random.Generator) -> Conditions:
     rain = float(rng.uniform(0.3, 1.0)) if rng.random() < 0.2 else 0.0
     noise = float(rng.uniform(1.0, 4.0) if time == "day" else rng.uniform(3.0, 8.0))
     blur = float(rng.uniform(0.0, 1.3)) if rng.random() < 0.5 else 0.0
-    return Conditions(time=time, fog_visibility=fog, rain=rain, noise_sigma=noise, blur_sigma=blur,
-                      exposure=float(rng.uniform(0.85, 1.15)))
+    return Conditions(
+        time=time,
+        fog_visibility=fog,
+        rain=rain,
+        noise_sigma=noise,
+        blur_sigma=blur,
+        exposure=float(rng.uniform(0.85, 1.15)),
+    )
 
 
 def sample_palette(rng: np.random.Generator, time: str) -> Palette:
@@ -167,21 +194,41 @@ def sample_palette(rng: np.random.Generator, time: str) -> Palette:
         top, hor = jitter((6, 8, 18), 4), jitter((22, 24, 40), 6)
     grass = jitter(rng.choice([(86, 120, 60), (120, 125, 70), (140, 120, 80), (70, 100, 55)]), 12)
     grey = int(rng.uniform(70, 125))
-    return Palette(sky_top=top, sky_horizon=hor, grass=grass, asphalt=(grey, grey, grey + 3),
-                   paint_wear=float(rng.uniform(0.75, 1.0)))
+    return Palette(
+        sky_top=top,
+        sky_horizon=hor,
+        grass=grass,
+        asphalt=(grey, grey, grey + 3),
+        paint_wear=float(rng.uniform(0.75, 1.0)),
+    )
 
 
 def sample_vehicle(rng: np.random.Generator, s: float, offset: float, vid: int) -> Vehicle:
     cls = str(rng.choice(VEHICLE_CLASSES, p=[VEHICLE_WEIGHTS[c] for c in VEHICLE_CLASSES]))
     (l0, l1), (w0, w1), (h0, h1) = VEHICLE_SIZES[cls]
     colours = BODY_COLOURS[cls]
-    return Vehicle(cls=cls, s=s, offset=offset, length=float(rng.uniform(l0, l1)), width=float(rng.uniform(w0, w1)),
-                   height=float(rng.uniform(h0, h1)), colour=colours[int(rng.integers(len(colours)))],
-                   speed=float(rng.uniform(-4, 4)), id=vid)
+    return Vehicle(
+        cls=cls,
+        s=s,
+        offset=offset,
+        length=float(rng.uniform(l0, l1)),
+        width=float(rng.uniform(w0, w1)),
+        height=float(rng.uniform(h0, h1)),
+        colour=colours[int(rng.integers(len(colours)))],
+        speed=float(rng.uniform(-4, 4)),
+        id=vid,
+    )
 
 
-def sample_traffic(rng: np.random.Generator, road: Road, ego_s: float, ego_lane: int,
-                   near: float = 7.0, far: float = 135.0, first_id: int = 1) -> list[Vehicle]:
+def sample_traffic(
+    rng: np.random.Generator,
+    road: Road,
+    ego_s: float,
+    ego_lane: int,
+    near: float = 7.0,
+    far: float = 135.0,
+    first_id: int = 1,
+) -> list[Vehicle]:
     """Vehicles in every lane, bumper gaps of at least 3 m, nearer in busier scenes."""
     density = float(rng.uniform(0.15, 1.0))
     vehicles: list[Vehicle] = []
@@ -194,8 +241,9 @@ def sample_traffic(rng: np.random.Generator, road: Road, ego_s: float, ego_lane:
     return vehicles
 
 
-def sample_signs(rng: np.random.Generator, road: Road, s_from: float, s_to: float, count: int,
-                 first_id: int = 1000) -> list[Sign]:
+def sample_signs(
+    rng: np.random.Generator, road: Road, s_from: float, s_to: float, count: int, first_id: int = 1000
+) -> list[Sign]:
     """``count`` signs beside the road between arcs ``s_from`` and ``s_to``, at least 6 m apart."""
     slots = np.sort(rng.uniform(s_from, s_to, size=count * 3))
     chosen: list[float] = []
@@ -207,8 +255,17 @@ def sample_signs(rng: np.random.Generator, road: Road, s_from: float, s_to: floa
         right = rng.random() < 0.75
         lateral = float(rng.uniform(0.8, 3.0))
         offset = road.right_edge + lateral if right else road.left_edge - lateral
-        signs.append(Sign(cls=str(rng.choice(SIGN_CLASSES)), s=s, offset=offset, height=float(rng.uniform(1.9, 2.8)),
-                          size=float(rng.uniform(0.6, 0.9)), yaw=float(rng.uniform(-0.35, 0.35)), id=first_id + i))
+        signs.append(
+            Sign(
+                cls=str(rng.choice(SIGN_CLASSES)),
+                s=s,
+                offset=offset,
+                height=float(rng.uniform(1.9, 2.8)),
+                size=float(rng.uniform(0.6, 0.9)),
+                yaw=float(rng.uniform(-0.35, 0.35)),
+                id=first_id + i,
+            )
+        )
     return signs
 
 
@@ -218,20 +275,40 @@ def sample_props(rng: np.random.Generator, road: Road, s_from: float, s_to: floa
         kind = str(rng.choice(["tree", "tree", "pole", "board", "building"]))
         side = 1 if rng.random() < 0.5 else -1
         edge = road.right_edge if side > 0 else road.left_edge
-        lateral = {"tree": rng.uniform(3, 20), "pole": rng.uniform(0.8, 3), "board": rng.uniform(1, 3),
-                   "building": rng.uniform(15, 50)}[kind]
-        size = {"tree": rng.uniform(2, 5), "pole": rng.uniform(2.5, 6), "board": rng.uniform(0.6, 1.2),
-                "building": rng.uniform(6, 20)}[kind]
+        lateral = {
+            "tree": rng.uniform(3, 20),
+            "pole": rng.uniform(0.8, 3),
+            "board": rng.uniform(1, 3),
+            "building": rng.uniform(15, 50),
+        }[kind]
+        size = {
+            "tree": rng.uniform(2, 5),
+            "pole": rng.uniform(2.5, 6),
+            "board": rng.uniform(0.6, 1.2),
+            "building": rng.uniform(6, 20),
+        }[kind]
         colour = tuple(int(c) for c in rng.integers(40, 200, size=3))
-        props.append(Prop(kind=kind, s=float(rng.uniform(s_from, s_to)), offset=float(edge + side * lateral),
-                          size=float(size), colour=colour))  # type: ignore[arg-type]
+        props.append(
+            Prop(
+                kind=kind,
+                s=float(rng.uniform(s_from, s_to)),
+                offset=float(edge + side * lateral),
+                size=float(size),
+                colour=colour,
+            )
+        )  # type: ignore[arg-type]
     return props
 
 
 def sample_camera(rng: np.random.Generator, width: int, height: int) -> Camera:
-    return Camera.for_size(width, height, mount_height=float(rng.uniform(1.25, 1.55)),
-                           pitch=float(rng.uniform(0.02, 0.07)), roll=float(rng.normal(0, 0.015)),
-                           horizon_offset=float(rng.uniform(-0.03, 0.03) * height))
+    return Camera.for_size(
+        width,
+        height,
+        mount_height=float(rng.uniform(1.25, 1.55)),
+        pitch=float(rng.uniform(0.02, 0.07)),
+        roll=float(rng.normal(0, 0.015)),
+        horizon_offset=float(rng.uniform(-0.03, 0.03) * height),
+    )
 
 
 def sample_scene(seed: int, width: int = 1280, height: int = 720, road_length: float = 0.0) -> Scene:

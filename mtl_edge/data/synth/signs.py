@@ -6,7 +6,7 @@ quad is the box of the sign itself.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import cv2
 import numpy as np
@@ -34,8 +34,9 @@ def _fill(img: np.ndarray, pts: np.ndarray, color: tuple[int, ...]) -> None:
     cv2.fillPoly(img, [np.round(pts).astype(np.int32)], color, cv2.LINE_8)
 
 
-def _centred_text(img: np.ndarray, text: str, box_w: float, cy: float, color: tuple[int, int, int],
-                  thickness_frac: float = 0.09) -> None:
+def _centred_text(
+    img: np.ndarray, text: str, box_w: float, cy: float, color: tuple[int, int, int], thickness_frac: float = 0.09
+) -> None:
     """Draw ``text`` centred horizontally, scaled to ``box_w`` pixels wide, centred on row ``cy``."""
     font = cv2.FONT_HERSHEY_DUPLEX
     size = img.shape[1]
@@ -67,8 +68,9 @@ def _draw(name: str, s: int) -> np.ndarray:
     elif name == "no_entry":
         cv2.circle(img, (int(c[0]), int(c[1])), int(r), RED + (255,), -1)
         bw, bh = 0.62 * s, 0.18 * s
-        cv2.rectangle(img, (int(c[0] - bw / 2), int(c[1] - bh / 2)), (int(c[0] + bw / 2), int(c[1] + bh / 2)),
-                      WHITE + (255,), -1)
+        cv2.rectangle(
+            img, (int(c[0] - bw / 2), int(c[1] - bh / 2)), (int(c[0] + bw / 2), int(c[1] + bh / 2)), WHITE + (255,), -1
+        )
     elif name == "pedestrian_crossing":
         img[:] = BLUE + (255,)
         cv2.rectangle(img, (0, 0), (s - 1, h - 1), WHITE + (255,), max(1, s // 28))
@@ -91,15 +93,20 @@ def _draw_pedestrian(img: np.ndarray, s: int, h: int) -> None:
     head = (int(s * 0.52), int(h * 0.36))
     cv2.circle(img, head, max(2, s // 18), BLACK + (255,), -1)
     hip, neck = (int(s * 0.49), int(h * 0.6)), (int(s * 0.51), int(h * 0.42))
-    for a, b in [(neck, hip), (hip, (int(s * 0.40), int(h * 0.76))), (hip, (int(s * 0.6), int(h * 0.75))),
-                 (neck, (int(s * 0.40), int(h * 0.54))), (neck, (int(s * 0.62), int(h * 0.52)))]:
+    for a, b in [
+        (neck, hip),
+        (hip, (int(s * 0.40), int(h * 0.76))),
+        (hip, (int(s * 0.6), int(h * 0.75))),
+        (neck, (int(s * 0.40), int(h * 0.54))),
+        (neck, (int(s * 0.62), int(h * 0.52))),
+    ]:
         cv2.line(img, a, b, BLACK + (255,), t)
     for i in range(4):
         x0 = s * (0.28 + 0.12 * i)
         cv2.rectangle(img, (int(x0), int(h * 0.79)), (int(x0 + s * 0.07), int(h * 0.83)), BLACK + (255,), -1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def sprite(name: str) -> np.ndarray:
     """RGBA sprite of sign class ``name``, SPRITE_SIZE wide (cached, read-only)."""
     big = _draw(name, SPRITE_SIZE * _SUPER)

@@ -15,6 +15,7 @@ Clips (``--clip F``) write ``videos/clip_0003.mp4`` (H.264) and
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -80,8 +81,9 @@ def write_clip_item(out: Path, options: SynthOptions, index: int) -> None:
 
     cv2.setNumThreads(1)
     stem = f"clip_{index:04d}"
-    sim = ClipSimulator(item_seed(options.seed, index), options.clip_frames or 1, options.fps, options.width,
-                        options.height)
+    sim = ClipSimulator(
+        item_seed(options.seed, index), options.clip_frames or 1, options.fps, options.width, options.height
+    )
     frames = []
 
     def images() -> Iterable[np.ndarray]:
@@ -111,14 +113,17 @@ def check_meta(out: Path, options: SynthOptions) -> None:
             raise LabelFormatError(f"{meta_path}: unreadable ({e}). Delete the folder or choose another --out.") from e
         if old != asdict(options):
             diff = ", ".join(f"{k}: {old.get(k)!r} -> {v!r}" for k, v in asdict(options).items() if old.get(k) != v)
-            raise ValueError(f"{out} holds a dataset made with other options ({diff}). Use the same options to "
-                             "resume or add to it, or choose a new --out folder.")
+            raise ValueError(
+                f"{out} holds a dataset made with other options ({diff}). Use the same options to "
+                "resume or add to it, or choose a new --out folder."
+            )
     meta = {"generator": "mtl-edge synth", "package_version": __version__, "options": asdict(options)}
     atomic_write(meta_path, lambda f: json.dump(meta, f, indent=2), text=True)
 
 
-def generate(out: str | Path, n: int, options: SynthOptions, workers: int | None = None,
-             progress: bool = True) -> tuple[int, int]:
+def generate(
+    out: str | Path, n: int, options: SynthOptions, workers: int | None = None, progress: bool = True
+) -> tuple[int, int]:
     """Make items 0..n-1 that are not done yet; returns (made, skipped).
 
     Safe to interrupt: every file is written atomically and an item counts as done only
@@ -136,7 +141,8 @@ def generate(out: str | Path, n: int, options: SynthOptions, workers: int | None
             work(out, options, i)
             bar.update()
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        # spawn, not fork: a parent that already ran OpenCV (or torch) threads can deadlock forked children.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             for _ in pool.map(work, [out] * len(todo), [options] * len(todo), todo, chunksize=4):
                 bar.update()
     bar.close()
