@@ -1,0 +1,111 @@
+"""Draw labels or predictions over an image, for people to check them.
+
+The primitives (boxes, polylines, mask overlays) are shared with the runtime's
+overlays; ``draw_frame`` composes them for one labelled frame.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .labels import DRIVABLE_ALTERNATIVE, DRIVABLE_DIRECT, VEHICLE_CLASSES, FrameLabels
+
+#: RGB colours. Vehicles by class; every sign type in one colour so its name carries the class.
+VEHICLE_COLOURS = {"car": (0, 200, 255), "truck": (255, 170, 0), "bus": (255, 80, 200), "motorcycle": (120, 255, 60)}
+SIGN_COLOUR = (255, 40, 40)
+OTHER_COLOUR = (200, 200, 200)
+IGNORE_COLOUR = (150, 150, 150)
+LANE_COLOURS = {"white": (0, 255, 255), "yellow": (255, 120, 0), "other": (255, 0, 255)}
+DRIVABLE_COLOURS = {DRIVABLE_DIRECT: (60, 220, 60), DRIVABLE_ALTERNATIVE: (60, 120, 255)}
+
+
+def overlay_mask(
+    image: np.ndarray, mask: np.ndarray, colours: dict[int, tuple[int, int, int]], alpha: float = 0.35
+) -> np.ndarray:
+    """Tint the pixels of each mask value with its colour, in place; returns ``image``."""
+    if mask.shape[:2] != image.shape[:2]:
+        mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+    for value, colour in colours.items():
+        sel = mask == value
+        if sel.any():
+            image[sel] = (image[sel] * (1 - alpha) + np.array(colour) * alpha).astype(np.uint8)
+    return image
+
+
+def draw_polyline(
+    image: np.ndarray, points: np.ndarray, colour: tuple[int, int, int], thickness: int = 2, dashed: bool = False
+) -> None:
+    pts = np.round(np.asarray(points, np.float64) * 16).astype(np.int32)
+    if len(pts) < 2:
+        return
+    if not dashed:
+        cv2.polylines(image, [pts.reshape(-1, 1, 2)], False, colour, thickness, cv2.LINE_AA, 4)
+        return
+    for i, (a, b) in enumerate(zip(pts[:-1], pts[1:])):
+        if i % 2 == 0:
+            cv2.line(image, tuple(map(int, a)), tuple(map(int, b)), colour, thickness, cv2.LINE_AA, 4)
+    for p in pts:
+        cv2.circle(image, tuple(map(int, p)), thickness * 16, colour, -1, cv2.LINE_AA, 4)
+
+
+def draw_box(
+    image: np.ndarray,
+    box: tuple[float, float, float, float],
+    text: str,
+    colour: tuple[int, int, int],
+    dashed: bool = False,
+    thickness: int = 2,
+) -> None:
+    """A box with a filled caption tab above it (below, when at the top edge)."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    if dashed:
+        for (ax, ay), (bx, by) in [
+            ((x1, y1), (x2, y1)),
+            ((x2, y1), (x2, y2)),
+            ((x2, y2), (x1, y2)),
+            ((x1, y2), (x1, y1)),
+        ]:
+            n = max(1, int(np.hypot(bx - ax, by - ay) // 6))
+            for k in range(0, n, 2):
+                p = (int(ax + (bx - ax) * k / n), int(ay + (by - ay) * k / n))
+                q = (int(ax + (bx - ax) * min(k + 1, n) / n), int(ay + (by - ay) * min(k + 1, n) / n))
+                cv2.line(image, p, q, colour, 1, cv2.LINE_AA)
+    else:
+        cv2.rectangle(image, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
+    if not text:
+        return
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.42
+    (tw, th), base = cv2.getTextSize(text, font, scale, 1)
+    ty = y1 - 3 if y1 - th - base - 3 >= 0 else y2 + th + 3
+    cv2.rectangle(image, (x1, ty - th - 2), (x1 + tw + 4, ty + base - 1), colour, -1)
+    dark = sum(colour) > 380
+    cv2.putText(image, text, (x1 + 2, ty - 1), font, scale, (0, 0, 0) if dark else (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def lane_colour(lane_type: str) -> tuple[int, int, int]:
+    key = "white" if "white" in lane_type else "yellow" if "yellow" in lane_type else "other"
+    return LANE_COLOURS[key]
+
+
+def draw_frame(image: np.ndarray, frame: FrameLabels, drivable: np.ndarray | None = None) -> np.ndarray:
+    """A copy of the RGB ``image`` with the frame's drivable area, lanes and boxes drawn on it."""
+    out = image.copy()
+    if drivable is not None:
+        overlay_mask(out, drivable, DRIVABLE_COLOURS)
+    for lane in frame.lanes:
+        thick = 3 if lane.lane_type.startswith("double") else 2
+        draw_polyline(out, lane.points, lane_colour(lane.lane_type), thick, dashed=lane.style == "dashed")
+    for obj in sorted(frame.objects, key=lambda o: -o.box.height * o.box.width):  # small ones on top
+        b = obj.box
+        name = obj.sign_type or obj.category
+        colour = SIGN_COLOUR if obj.category == "traffic sign" else VEHICLE_COLOURS.get(obj.category, OTHER_COLOUR)
+        flags = "".join(f for f, on in (("o", obj.occluded), ("t", obj.truncated)) if on)
+        text = f"{name}{' ' + flags if flags else ''}"
+        if obj.ignore:
+            draw_box(out, (b.x1, b.y1, b.x2, b.y2), "", IGNORE_COLOUR, dashed=True)
+        else:
+            draw_box(
+                out, (b.x1, b.y1, b.x2, b.y2), text, colour, thickness=1 if obj.category not in VEHICLE_CLASSES else 2
+            )
+    return out
