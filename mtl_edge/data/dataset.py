@@ -30,9 +30,9 @@ A sample is ``(image, target)``: a ``tv_tensors.Image`` uint8 [3, H, W] (RGB) an
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -134,11 +134,15 @@ class DrivingDataset(torch.utils.data.Dataset):
         self.drivable_coding = drivable_coding
         unknown = [h for h in (*self.heads, *(supervise or {})) if h not in HEADS]
         if unknown or len(set(self.heads)) != len(self.heads):
-            raise ValueError(f"heads and supervise keys must be distinct names from {HEADS}; got heads={self.heads}, "
-                             f"supervise={dict(supervise or {})}")
+            raise ValueError(
+                f"heads and supervise keys must be distinct names from {HEADS}; got heads={self.heads}, "
+                f"supervise={dict(supervise or {})}"
+            )
         if drivable_coding not in ("2018", "2020"):
-            raise ValueError(f'drivable_coding must be "2018" (generated masks) or "2020" (BDD100K drivable/masks), '
-                             f"got {drivable_coding!r}")
+            raise ValueError(
+                f'drivable_coding must be "2018" (generated masks) or "2020" (BDD100K drivable/masks), '
+                f"got {drivable_coding!r}"
+            )
         if not self.images.is_dir():
             raise FileNotFoundError(
                 f"{self.images}: images directory not found. Pass images=<folder with the image files>."
@@ -221,8 +225,10 @@ class DrivingDataset(torch.utils.data.Dataset):
             f"{self.images / n} (labelled in {', '.join(map(str, self._sources.get(n, [])))})" for n in names[:3]
         )
         more = f" and {len(names) - 3} more" if len(names) > 3 else ""
-        return (f"{len(names)} labelled image(s) missing: {shown}{more}. Check images= points at the folder the "
-                "label names are relative to, or remove those frames from the labels.")
+        return (
+            f"{len(names)} labelled image(s) missing: {shown}{more}. Check images= points at the folder the "
+            "label names are relative to, or remove those frames from the labels."
+        )
 
     def _missing_images_check(self) -> None:
         missing = [f.name for f in self.frames if not (self.images / f.name).is_file()]
@@ -265,10 +271,12 @@ class DrivingDataset(torch.utils.data.Dataset):
             "ignore": torch.tensor(ignore, dtype=torch.bool),
             "lanes": lanes_kp,
             "lane_valid": lane_valid & points_inside(lanes_kp),
-            "lane_type": torch.tensor([_index(x.lane_type, LANE_TYPES, "lane type", frame.name) for x in lanes],
-                                      dtype=torch.int64),
-            "lane_style": torch.tensor([_index(x.style, LANE_STYLES, "lane style", frame.name) for x in lanes],
-                                       dtype=torch.int64),
+            "lane_type": torch.tensor(
+                [_index(x.lane_type, LANE_TYPES, "lane type", frame.name) for x in lanes], dtype=torch.int64
+            ),
+            "lane_style": torch.tensor(
+                [_index(x.style, LANE_STYLES, "lane style", frame.name) for x in lanes], dtype=torch.int64
+            ),
             "lane_direction": torch.tensor(
                 [_index(x.direction, LANE_DIRECTIONS, "lane direction", frame.name) for x in lanes], dtype=torch.int64
             ),
@@ -311,14 +319,18 @@ def collate(
     targets = [t for _, t in batch]
     sizes = {tuple(img.shape) for img in images}
     if len(sizes) > 1:
-        raise ValueError(f"images differ in size {sorted(sizes)}; pass transforms=build_transforms(size, train) so "
-                         "every sample is letterboxed to one size before batching")
+        raise ValueError(
+            f"images differ in size {sorted(sizes)}; pass transforms=build_transforms(size, train) so "
+            "every sample is letterboxed to one size before batching"
+        )
     n_lanes = max(t["lanes"].shape[0] for t in targets)
     n_points = max(t["lanes"].shape[1] for t in targets)
     for limit, have, what in ((max_lanes, n_lanes, "max_lanes"), (max_points, n_points, "max_points")):
         if limit is not None and have > limit:
-            raise ValueError(f"a sample has {have} lanes/points, more than {what}={limit}; raise {what} "
-                             "or drop the extra lanes in the labels")
+            raise ValueError(
+                f"a sample has {have} lanes/points, more than {what}={limit}; raise {what} "
+                "or drop the extra lanes in the labels"
+            )
     n_lanes = n_lanes if max_lanes is None else max_lanes
     n_points = n_points if max_points is None else max_points
 
@@ -329,11 +341,11 @@ def collate(
         k: torch.full((b, n_lanes), -1, dtype=torch.int64) for k in ("lane_type", "lane_style", "lane_direction")
     }
     for i, t in enumerate(targets):
-        l, p = t["lanes"].shape[:2]
-        lanes[i, :l, :p] = t["lanes"].as_subclass(torch.Tensor)
-        lane_valid[i, :l, :p] = t["lane_valid"]
+        nl, np_ = t["lanes"].shape[:2]
+        lanes[i, :nl, :np_] = t["lanes"].as_subclass(torch.Tensor)
+        lane_valid[i, :nl, :np_] = t["lane_valid"]
         for k, v in lane_attrs.items():
-            v[i, :l] = t[k]
+            v[i, :nl] = t[k]
 
     out: dict[str, Any] = {k: [t[k] for t in targets] for k in ("boxes", "labels", "head", "ignore", "name")}
     out.update(lane_attrs)

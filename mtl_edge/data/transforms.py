@@ -13,7 +13,8 @@ the convention torchvision's resize/pad/affine kernels use for boxes and keypoin
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -37,19 +37,27 @@ def partial(tmp_path: Path) -> dict[str, Path]:
     for name in ("a.jpg", "b.jpg", "c.jpg"):
         write_image(images / name)
     det = [
-        FrameLabels("a.jpg", objects=[
-            obj("car", (1, 2, 30, 20)),
-            obj("pedestrian", (40, 10, 50, 40)),
-            obj("traffic sign", (60, 5, 70, 15), sign_type="speed_limit_50"),
-            obj("traffic sign", (75, 5, 85, 15)),  # real BDD100K: no signType
-            obj("truck", (5, 30, 50, 55), ignore=True),
-            obj("traffic light", (90, 0, 95, 10)),
-        ]),
+        FrameLabels(
+            "a.jpg",
+            objects=[
+                obj("car", (1, 2, 30, 20)),
+                obj("pedestrian", (40, 10, 50, 40)),
+                obj("traffic sign", (60, 5, 70, 15), sign_type="speed_limit_50"),
+                obj("traffic sign", (75, 5, 85, 15)),  # real BDD100K: no signType
+                obj("truck", (5, 30, 50, 55), ignore=True),
+                obj("traffic light", (90, 0, 95, 10)),
+            ],
+        ),
         FrameLabels("b.jpg"),  # no boxes, but its file is a detection file: a true negative
     ]
     lanes = [
-        FrameLabels("a.jpg", lanes=[LaneLabel(LANE_A, lane_type="single yellow", style="dashed"),
-                                    LaneLabel(LANE_A2, lane_type="road curb", direction="vertical")]),
+        FrameLabels(
+            "a.jpg",
+            lanes=[
+                LaneLabel(LANE_A, lane_type="single yellow", style="dashed"),
+                LaneLabel(LANE_A2, lane_type="road curb", direction="vertical"),
+            ],
+        ),
         FrameLabels("c.jpg", lanes=[LaneLabel(LANE_A2)]),
     ]
     write_frames(det, tmp_path / "det.json")
@@ -58,13 +66,18 @@ def partial(tmp_path: Path) -> dict[str, Path]:
     mask[30:, :50] = 1
     mask[30:, 50:] = 2
     write_drivable_mask(mask, tmp_path / "drivable" / "a.png")
-    return {"images": images, "det": tmp_path / "det.json", "lanes": tmp_path / "lanes.json",
-            "drivable": tmp_path / "drivable"}
+    return {
+        "images": images,
+        "det": tmp_path / "det.json",
+        "lanes": tmp_path / "lanes.json",
+        "drivable": tmp_path / "drivable",
+    }
 
 
 def make(partial: dict[str, Path], **kw) -> DrivingDataset:
-    return DrivingDataset(images=partial["images"], labels=[partial["det"], partial["lanes"]],
-                          drivable=partial["drivable"], **kw)
+    return DrivingDataset(
+        images=partial["images"], labels=[partial["det"], partial["lanes"]], drivable=partial["drivable"], **kw
+    )
 
 
 def by_name(ds: DrivingDataset) -> dict[str, dict]:
@@ -111,8 +124,12 @@ def test_target_contents(partial: dict[str, Path]) -> None:
     assert isinstance(t["boxes"], tv_tensors.BoundingBoxes) and t["boxes"].format.name == "XYXY"
     assert t["boxes"].tolist() == [[1, 2, 30, 20], [60, 5, 70, 15], [75, 5, 85, 15], [5, 30, 50, 55]]
     assert t["head"].tolist() == [0, 1, 1, 0]
-    assert t["labels"].tolist() == [VEHICLE_CLASSES.index("car"), SIGN_CLASSES.index("speed_limit_50"), -1,
-                                    VEHICLE_CLASSES.index("truck")]
+    assert t["labels"].tolist() == [
+        VEHICLE_CLASSES.index("car"),
+        SIGN_CLASSES.index("speed_limit_50"),
+        -1,
+        VEHICLE_CLASSES.index("truck"),
+    ]
     assert t["ignore"].tolist() == [False, False, True, True]
     assert t["labels"].dtype == t["head"].dtype == torch.int64 and t["ignore"].dtype == torch.bool
 
@@ -160,8 +177,10 @@ def test_drivable_polygons_supervise_and_rasterize(tmp_path: Path) -> None:
 
 def test_from_dir_reads_the_generator_layout(tmp_path: Path) -> None:
     write_image(tmp_path / "images" / "0001.jpg")
-    write_frames([FrameLabels("0001.jpg", objects=[obj("bus", (1, 1, 20, 20))], lanes=[LaneLabel(LANE_A)])],
-                 tmp_path / "labels.json")
+    write_frames(
+        [FrameLabels("0001.jpg", objects=[obj("bus", (1, 1, 20, 20))], lanes=[LaneLabel(LANE_A)])],
+        tmp_path / "labels.json",
+    )
     write_drivable_mask(np.ones((H, W), dtype=np.uint8), tmp_path / "drivable" / "0001.png")
     ds = DrivingDataset.from_dir(tmp_path, transforms=build_transforms((64, 64), train=False))
     image, t = ds[0]
@@ -248,7 +267,8 @@ def test_bdd100k_2020_mask_coding(tmp_path: Path) -> None:
     mask = np.full((H, W), 2, dtype=np.uint8)  # 2020 coding: 2 background, 0 direct, 1 alternative
     mask[40:, :50], mask[40:, 50:] = 0, 1
     write_drivable_mask(mask, tmp_path / "masks" / "x.png")
-    ds = DrivingDataset(images=tmp_path / "img", labels=tmp_path / "det.json", drivable=tmp_path / "masks",
-                        drivable_coding="2020")
+    ds = DrivingDataset(
+        images=tmp_path / "img", labels=tmp_path / "det.json", drivable=tmp_path / "masks", drivable_coding="2020"
+    )
     d = ds[0][1]["drivable"]
     assert d[10, 10] == 0 and d[50, 10] == 1 and d[50, 90] == 2

@@ -138,8 +138,9 @@ def test_letterbox_output_size_padding_and_inverse(src_hw: tuple[int, int]) -> N
 
 
 def test_unletterbox_boxes_inverts_letterbox() -> None:
-    boxes = tv_tensors.BoundingBoxes([[10, 20, 300, 200], [0, 0, 1280, 720]], format="XYXY", canvas_size=(720, 1280),
-                                     dtype=torch.float32)
+    boxes = tv_tensors.BoundingBoxes(
+        [[10, 20, 300, 200], [0, 0, 1280, 720]], format="XYXY", canvas_size=(720, 1280), dtype=torch.float32
+    )
     image = tv_tensors.Image(torch.zeros(3, 720, 1280, dtype=torch.uint8))
     _, out = Letterbox((384, 640))(image, boxes)
     back = unletterbox_boxes(out.as_subclass(torch.Tensor), letterbox_params((720, 1280), (384, 640)))
@@ -209,8 +210,9 @@ def test_points_leaving_the_image_are_marked_invalid_not_clamped() -> None:
 
 
 def test_points_inside_includes_borders_and_rejects_nan() -> None:
-    kp = tv_tensors.KeyPoints(torch.tensor([[0.0, 0.0], [200.0, 100.0], [200.1, 5.0], [float("nan"), 5.0]]),
-                              canvas_size=(100, 200))
+    kp = tv_tensors.KeyPoints(
+        torch.tensor([[0.0, 0.0], [200.0, 100.0], [200.1, 5.0], [float("nan"), 5.0]]), canvas_size=(100, 200)
+    )
     assert points_inside(kp).tolist() == [True, True, False, False]
 
 
@@ -218,8 +220,12 @@ def test_sanitize_removes_boxes_pushed_outside_with_their_fields() -> None:
     h, w = 100, 200
     image = tv_tensors.Image(torch.zeros(3, h, w, dtype=torch.uint8))
     target = {
-        "boxes": tv_tensors.BoundingBoxes([[90, 40, 110, 60], [0, 0, 10, 10], [185, 85, 200, 100]], format="XYXY",
-                                          canvas_size=(h, w), dtype=torch.float32),
+        "boxes": tv_tensors.BoundingBoxes(
+            [[90, 40, 110, 60], [0, 0, 10, 10], [185, 85, 200, 100]],
+            format="XYXY",
+            canvas_size=(h, w),
+            dtype=torch.float32,
+        ),
         "labels": torch.tensor([1, 2, 3]),
         "head": torch.tensor([0, 1, 0]),
         "ignore": torch.tensor([False, True, False]),
