@@ -1,0 +1,491 @@
+"""Tests for mtl_edge.metrics: detection AP against COCO's reference, lanes, segmentation, tables."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from mtl_edge.metrics import (
+    DetectionMetric,
+    LaneMetric,
+    SegmentationMetric,
+    box_iou,
+    drivable_metric,
+    format_table,
+    lane_iou_matrix,
+)
+
+# --------------------------------------------------------------------------- detection vs COCO
+
+
+def _random_detection_set(seed: int, num_images: int = 20, num_classes: int = 3):
+    """Random GT boxes and noisy predictions (jitter, class flips, duplicates, false positives)."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for i in range(num_images):
+        m = int(rng.integers(0, 12))
+        xy = rng.uniform(0, 1100, (m, 2))
+        wh = rng.uniform(8, 180, (m, 2))
+        gt_boxes = np.concatenate([xy, xy + wh], 1)
+        gt_classes = rng.integers(0, num_classes, m)
+        keep = rng.random(m) < 0.85  # some GT are missed
+        scale = np.concatenate([wh[keep], wh[keep]], 1)
+        boxes = gt_boxes[keep] + rng.normal(0, 0.07, (int(keep.sum()), 4)) * scale
+        classes = gt_classes[keep].copy()
+        flip = rng.random(len(classes)) < 0.1
+        classes[flip] = rng.integers(0, num_classes, int(flip.sum()))
+        dup = rng.random(len(boxes)) < 0.2  # duplicates -> FPs at every threshold
+        boxes = np.concatenate([boxes, boxes[dup] + rng.normal(0, 4, (int(dup.sum()), 4))])
+        classes = np.concatenate([classes, classes[dup]])
+        # Background false positives; image 5 gets > 100 of one class to exercise maxDets.
+        f = int(rng.integers(0, 6)) + (120 if i == 5 else 0)
+        fxy = rng.uniform(0, 1100, (f, 2))
+        boxes = np.concatenate([boxes, np.concatenate([fxy, fxy + rng.uniform(8, 180, (f, 2))], 1)])
+        fcls = np.full(f, 1) if i == 5 else rng.integers(0, num_classes, f)
+        classes = np.concatenate([classes, fcls]).astype(np.int64)
+        scores = rng.random(len(boxes))
+        if i == 5:
+            scores[-120:] = rng.uniform(0.5, 1.0, 120)  # high-scoring junk pushes real dets past 100
+        images.append((boxes, scores, classes, gt_boxes, gt_classes))
+    return images
+
+
+def _coco_reference(module: str, images, num_classes: int):
+    """Run the COCO reference implementation (pycocotools or faster-coco-eval) on the same data."""
+    if module == "pycocotools":
+        pytest.importorskip("pycocotools", reason="pycocotools not installed (pip install pycocotools)")
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    else:
+        pytest.importorskip("faster_coco_eval", reason="faster-coco-eval not installed (pip install faster-coco-eval)")
+        from faster_coco_eval import COCO
+        from faster_coco_eval import COCOeval_faster as COCOeval
+
+    ann, det, ann_id = [], [], 1
+    for i, (boxes, scores, classes, gt_boxes, gt_classes) in enumerate(images):
+        for b, c in zip(gt_boxes, gt_classes):
+            w, h = float(b[2] - b[0]), float(b[3] - b[1])
+            ann.append(
+                {
+                    "id": ann_id,
+                    "image_id": i + 1,
+                    "category_id": int(c) + 1,
+                    "bbox": [float(b[0]), float(b[1]), w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                }
+            )
+            ann_id += 1
+        for b, s, c in zip(boxes, scores, classes):
+            det.append(
+                {
+                    "image_id": i + 1,
+                    "category_id": int(c) + 1,
+                    "score": float(s),
+                    "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+                }
+            )
+    gt = COCO()
+    gt.dataset = {
+        "images": [{"id": i + 1, "width": 1280, "height": 720} for i in range(len(images))],
+        "annotations": ann,
+        "categories": [{"id": k + 1, "name": f"c{k}"} for k in range(num_classes)],
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        ev = COCOeval(gt, gt.loadRes(det), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    # precision: [T, R, K, A, M]; area "all" = 0, maxDets 100 = last.
+    prec = np.asarray(ev.eval["precision"])[:, :, :, 0, -1]
+    per_class_50 = [float(prec[0, :, k].mean()) if (prec[0, :, k] > -1).all() else math.nan for k in range(num_classes)]
+    return float(ev.stats[0]), float(ev.stats[1]), per_class_50
+
+
+@pytest.mark.parametrize("module", ["pycocotools", "faster_coco_eval"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_detection_map_matches_coco_reference(module: str, seed: int) -> None:
+    images = _random_detection_set(seed)
+    ref_5095, ref_50, ref_per_class = _coco_reference(module, images, 3)
+    metric = DetectionMetric(["a", "b", "c"])
+    for boxes, scores, classes, gt_boxes, gt_classes in images:
+        metric.update(boxes, scores, classes, gt_boxes, gt_classes, np.zeros(len(gt_boxes), bool))
+    out = metric.compute()
+    assert 0.05 < ref_50 < 0.99  # the data set is neither trivial nor hopeless
+    assert out["mAP50"] == pytest.approx(ref_50, abs=1e-3)
+    assert out["mAP50_95"] == pytest.approx(ref_5095, abs=1e-3)
+    for name, ref in zip("abc", ref_per_class):
+        assert out["per_class"][name]["AP50"] == pytest.approx(ref, abs=1e-3)
+
+
+def test_detection_max_dets_is_per_image_and_class() -> None:
+    images = _random_detection_set(0)
+    results = []
+    for max_dets in (100, 1000):
+        metric = DetectionMetric(["a", "b", "c"], max_dets=max_dets)
+        for im in images:
+            metric.update(*im)
+        results.append(metric.compute()["per_class"]["b"]["AP50"])
+    assert results[0] != pytest.approx(results[1], abs=1e-4)  # image 5's junk pushes real boxes past 100
+
+
+# --------------------------------------------------------------------------- detection by hand
+
+GT = np.array([[10, 10, 110, 110], [200, 200, 260, 300], [400, 50, 500, 90], [600, 300, 700, 420]], float)
+
+
+def test_detection_perfect_predictions() -> None:
+    m = DetectionMetric(["car", "bus"])
+    classes = np.array([0, 1, 0, 1])
+    m.update(GT, np.array([0.9, 0.8, 0.7, 0.6]), classes, GT, classes, np.zeros(4, bool))
+    out = m.compute()
+    assert out["mAP50"] == pytest.approx(1.0)
+    assert out["mAP50_95"] == pytest.approx(1.0)
+    assert out["precision"] == 1.0 and out["recall"] == 1.0
+    assert (out["tp"], out["fp"], out["fn"], out["num_gt"]) == (4, 0, 0, 4)
+
+
+def test_detection_prediction_on_ignored_gt_is_not_fp_and_ignored_gt_not_a_miss() -> None:
+    m = DetectionMetric(["car"])
+    ignore = np.array([False, True, True, False])
+    classes = np.zeros(4, int)
+    # Predict GT 0 and 3 plus the ignored GT 1 (twice); ignored GT 2 is not predicted.
+    preds = GT[[0, 1, 1, 3]] + np.array([0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0], float).reshape(4, 4)
+    m.update(preds, np.array([0.5, 0.95, 0.9, 0.6]), classes, GT, classes, ignore)
+    out = m.compute()
+    assert (out["tp"], out["fp"], out["fn"]) == (2, 0, 0)
+    assert out["num_gt"] == 2 and out["num_ignored"] == 2
+    assert out["precision"] == 1.0 and out["recall"] == 1.0
+    assert out["mAP50"] == pytest.approx(1.0)
+    # The jittered box overlaps its ignored GT with IoU 0.925 (IoU, not COCO's IoA): at the
+    # 0.95 threshold it is a FP ranked first, so AP@0.95 = 2/3 and the rest are 1.
+    assert box_iou(preds[1:2], GT[1:2])[0, 0] == pytest.approx(6000 / (63 * 103))
+    assert out["mAP50_95"] == pytest.approx((9 + 2 / 3) / 10)
+
+
+def test_detection_ignored_gt_does_not_shadow_a_real_match() -> None:
+    # The detection overlaps an ignored GT better, but a non-ignored GT still wins (COCO rule).
+    gt = np.array([[0, 0, 100, 100], [0, 0, 100, 90]], float)
+    m = DetectionMetric(["car"])
+    m.update(np.array([[0, 0, 100, 88]], float), [0.9], [0], gt, [0, 0], [False, True])
+    out = m.compute()
+    assert (out["tp"], out["fp"], out["fn"]) == (1, 0, 0)
+
+
+def test_detection_duplicate_is_fp() -> None:
+    m = DetectionMetric(["car"])
+    preds = np.stack([GT[0], GT[0] + 2])
+    m.update(preds, [0.9, 0.8], [0, 0], GT[:1], [0], [False])
+    out = m.compute()
+    assert (out["tp"], out["fp"], out["fn"]) == (1, 1, 0)
+    assert out["precision"] == pytest.approx(0.5)
+    assert out["mAP50"] == pytest.approx(1.0)  # the duplicate ranks below the true positive
+
+    m = DetectionMetric(["car"])
+    m.update(preds, [0.8, 0.9], [0, 0], GT[:1], [0], [False])  # the jittered copy now ranks first
+    assert m.compute()["per_class"]["car"]["fp"] == 1
+
+
+def test_detection_precision_recall_at_threshold_and_hand_ap() -> None:
+    m = DetectionMetric(["car"], score_threshold=0.3)
+    far = np.array([[900, 600, 950, 650]], float)
+    preds = np.concatenate([GT[:3], far])
+    # sorted: 0.9 TP, 0.5 TP, 0.4 FP, 0.2 TP; GT[3] never found
+    m.update(preds, [0.9, 0.5, 0.2, 0.4], [0, 0, 0, 0], GT, [0, 0, 0, 0], None)
+    out = m.compute()
+    assert (out["tp"], out["fp"], out["fn"]) == (2, 1, 2)
+    assert out["precision"] == pytest.approx(2 / 3)
+    assert out["recall"] == pytest.approx(0.5)
+    # Envelope precision 1 up to recall 0.5, 0.75 up to 0.75, then 0 (101 points).
+    assert out["mAP50"] == pytest.approx((26 + 25 + 25 * 0.75) / 101)
+
+
+def test_detection_iou_thresholds() -> None:
+    gt = np.array([[0, 0, 100, 100]], float)
+    pred = np.array([[0, 0, 100, 62]], float)  # IoU 0.62: a match at 0.50, 0.55, 0.60 only
+    assert box_iou(pred, gt)[0, 0] == pytest.approx(0.62)
+    m = DetectionMetric(["car"])
+    m.update(pred, [0.9], [0], gt, [0])
+    out = m.compute()
+    assert out["mAP50"] == pytest.approx(1.0)
+    assert out["mAP50_95"] == pytest.approx(0.3)
+
+
+def test_detection_classes_without_gt_excluded_and_empty_inputs() -> None:
+    m = DetectionMetric(["car", "bus", "truck"])
+    m.compute()  # nothing seen: no crash
+    m.update(np.zeros((0, 4)), [], [], np.zeros((0, 4)), [], [])  # empty image
+    m.update(GT[:1], [0.9], [0], GT[:1], [0], [False])
+    m.update(GT[1:2], [0.9], [1], np.zeros((0, 4)), [], [])  # bus FP, no bus GT anywhere
+    m.update(np.zeros((0, 4)), [], [], GT[2:3], [2], [False])  # truck GT, never predicted
+    out = m.compute()
+    pc = out["per_class"]
+    assert pc["car"]["AP50"] == pytest.approx(1.0)
+    assert math.isnan(pc["bus"]["AP50"]) and math.isnan(pc["bus"]["recall"])
+    assert pc["bus"]["fp"] == 1 and pc["bus"]["precision"] == 0.0
+    assert pc["truck"]["AP50"] == 0.0 and math.isnan(pc["truck"]["precision"]) and pc["truck"]["fn"] == 1
+    assert out["mAP50"] == pytest.approx(0.5)  # mean of car and truck only
+    assert out["num_images"] == 4
+
+    empty = DetectionMetric(["car"])
+    empty.update(np.zeros((0, 4)), [], [], np.zeros((0, 4)), [], [])
+    res = empty.compute()
+    assert math.isnan(res["mAP50"]) and math.isnan(res["precision"]) and res["tp"] == 0
+
+
+def test_detection_bad_class_index_raises() -> None:
+    m = DetectionMetric(["car"])
+    with pytest.raises(ValueError, match="class index"):
+        m.update(GT[:1], [0.9], [3], GT[:1], [0])
+
+
+# --------------------------------------------------------------------------- lanes
+
+
+def _vertical(x: float, y0: float = 300, y1: float = 710) -> np.ndarray:
+    return np.array([[x, y1], [x, (y0 + y1) / 2], [x, y0]], dtype=np.float32)
+
+
+def test_lane_identical_and_shifted() -> None:
+    gts = [_vertical(300), _vertical(600), _vertical(900)]
+    m = LaneMetric()
+    m.update(gts, gts)
+    out = m.compute()
+    assert out["f1"] == 1.0 and (out["tp"], out["fp"], out["fn"]) == (3, 0, 0)
+    assert out["tusimple_accuracy"] == 1.0 and out["tusimple_fp_rate"] == 0.0 and out["tusimple_fn_rate"] == 0.0
+
+    m = LaneMetric()
+    assert m.update([_vertical(305)], [_vertical(300)])["tp"] == 1  # 5 px: IoU 25/35
+    assert m.update([_vertical(340)], [_vertical(300)]) == {
+        "tp": 0,
+        "fp": 1,
+        "fn": 1,
+        "ts_correct": 0,
+        "ts_points": 42,
+        "ts_fp": 1,
+        "ts_fn": 1,
+    }
+    out = m.compute()
+    assert (out["tp"], out["fp"], out["fn"]) == (1, 1, 1)
+    assert out["precision"] == 0.5 and out["recall"] == 0.5 and out["f1"] == 0.5
+
+
+def test_lane_extra_prediction_is_fp() -> None:
+    m = LaneMetric()
+    m.update([_vertical(300), _vertical(600), _vertical(1000)], [_vertical(300), _vertical(600)])
+    out = m.compute()
+    assert (out["tp"], out["fp"], out["fn"]) == (2, 1, 0)
+    assert out["precision"] == pytest.approx(2 / 3) and out["recall"] == 1.0
+    assert out["f1"] == pytest.approx(0.8)
+    assert out["tusimple_fp_rate"] == pytest.approx(1 / 3) and out["tusimple_fn_rate"] == 0.0
+
+
+def _greedy_tp(ious: np.ndarray, thr: float) -> int:
+    ious = ious.copy()
+    tp = 0
+    while ious.size and ious.max() > 0:
+        i, j = np.unravel_index(np.argmax(ious), ious.shape)
+        tp += ious[i, j] >= thr
+        ious[i, :] = 0
+        ious[:, j] = 0
+    return int(tp)
+
+
+def test_lane_hungarian_beats_greedy() -> None:
+    gts = [_vertical(600), _vertical(615)]
+    preds = [_vertical(606), _vertical(592)]  # P0 is best on G0 but is the only match for G1
+    ious = lane_iou_matrix(preds, gts)
+    assert ious[0, 0] > ious[1, 0] >= 0.5 and ious[0, 1] >= 0.5 and ious[1, 1] < 0.5
+    assert _greedy_tp(ious, 0.5) == 1
+    m = LaneMetric()
+    m.update(preds, gts)
+    assert m.compute()["tp"] == 2
+
+
+def test_lane_iou_equals_full_canvas_drawing() -> None:
+    rng = np.random.default_rng(0)
+
+    def lane() -> np.ndarray:
+        ys = np.sort(rng.uniform(-50, 780, 6))[::-1]
+        xs = rng.uniform(-100, 1380) + np.cumsum(rng.normal(0, 60, 6))
+        return np.stack([xs, ys], 1).astype(np.float32)
+
+    def full(points: np.ndarray) -> np.ndarray:
+        img = np.zeros((720, 1280), np.uint8)
+        cv2.polylines(img, [np.rint(points).astype(np.int32).reshape(-1, 1, 2)], False, 1, thickness=30)
+        return img.astype(bool)
+
+    preds = [lane() for _ in range(8)]
+    gts = [p + rng.normal(0, 12, p.shape).astype(np.float32) for p in preds[:5]] + [lane() for _ in range(3)]
+    ours = lane_iou_matrix(preds, gts)
+    ref = np.zeros_like(ours)
+    for i, p in enumerate(map(full, preds)):
+        for j, g in enumerate(map(full, gts)):
+            union = (p | g).sum()
+            ref[i, j] = (p & g).sum() / union if union else 0.0
+    np.testing.assert_array_equal(ours, ref)
+    assert (ours > 0.5).sum() >= 3  # the jittered copies overlap
+
+
+def test_lane_scaling_and_empty() -> None:
+    small = LaneMetric(width=640, height=360)
+    assert small.line_width == 15 and small.pixel_threshold == 10.0 and small.row_step == 5.0
+    assert LaneMetric().line_width == 30
+
+    m = LaneMetric()
+    assert math.isnan(m.compute()["f1"])
+    m.update([], [])
+    m.update([], [_vertical(300)])
+    out = m.compute()
+    assert (out["tp"], out["fp"], out["fn"], out["f1"]) == (0, 0, 1, 0.0)
+    assert out["tusimple_accuracy"] == 0.0 and out["tusimple_fn_rate"] == 1.0 and math.isnan(out["tusimple_fp_rate"])
+    with pytest.raises(ValueError, match=r"\[K, 2\]"):
+        m.update([np.zeros((3, 3))], [])
+    with pytest.raises(ValueError, match="finite"):
+        m.update([np.array([[1.0, 2.0], [np.nan, 3.0]])], [])
+
+
+def test_lane_accepts_label_objects() -> None:
+    from mtl_edge.data.labels import LaneLabel
+
+    m = LaneMetric()
+    m.update([LaneLabel(points=_vertical(300))], [LaneLabel(points=_vertical(302))])
+    assert m.compute()["tp"] == 1
+
+
+def test_tusimple_accuracy_hand_cases() -> None:
+    gt = _vertical(600, 300, 700)  # rows 300, 310, ..., 700: 41 points
+    m = LaneMetric()
+    assert m.update([_vertical(615, 300, 700)], [gt])["ts_correct"] == 41  # |dx| 15 < 20
+    r = m.update([_vertical(625, 300, 700)], [gt])  # |dx| 25: all wrong
+    assert (r["ts_correct"], r["ts_points"], r["ts_fp"], r["ts_fn"]) == (0, 41, 1, 1)
+    r = m.update([_vertical(600, 500, 700)], [gt])  # covers rows 500..700 only: 21 / 41 < 0.85
+    assert (r["ts_correct"], r["ts_fp"], r["ts_fn"]) == (21, 1, 1)
+    r = m.update([_vertical(600, 330, 700)], [gt])  # 38 / 41 = 0.93 >= 0.85
+    assert (r["ts_correct"], r["ts_fp"], r["ts_fn"]) == (38, 0, 0)
+    out = m.compute()
+    assert out["tusimple_accuracy"] == pytest.approx((41 + 0 + 21 + 38) / 164)
+    assert out["tusimple_fp_rate"] == pytest.approx(2 / 4) and out["tusimple_fn_rate"] == pytest.approx(2 / 4)
+
+
+def test_tusimple_interpolates_along_polyline() -> None:
+    gt = np.array([[400, 700], [500, 500], [500, 305]], np.float32)  # bent; rows 310..700
+    pred = np.array([[410, 700], [505, 510], [505, 300]], np.float32)
+    m = LaneMetric(angle_adjust=False)
+    r = m.update([pred], [gt])
+    assert r["ts_points"] == 40 and r["ts_correct"] == 40
+
+
+def test_tusimple_angle_adjusted_threshold_and_one_to_one() -> None:
+    gt = np.array([[300, 700], [600, 400]], np.float32)  # 45 degrees: threshold 20 * sqrt(2)
+    pred = gt + np.array([25, 0], np.float32)
+    assert LaneMetric(angle_adjust=True).update([pred], [gt])["ts_fp"] == 0
+    assert LaneMetric(angle_adjust=False).update([pred], [gt])["ts_correct"] == 0
+
+    # One prediction near two GT lanes serves only one of them.
+    r = LaneMetric().update([_vertical(605)], [_vertical(600), _vertical(610)])
+    assert (r["ts_fp"], r["ts_fn"], r["ts_correct"]) == (0, 1, 42)
+
+
+def test_lane_metric_speed() -> None:
+    rng = np.random.default_rng(1)
+
+    def lanes(jitter: float) -> list[np.ndarray]:
+        ys = np.linspace(719, 300, 30)
+        return [
+            np.stack(
+                [640 + (100 + 200 * k + rng.normal(0, jitter) - 640) * (ys - 280) / 440 + 20 * np.sin(ys / 100), ys], 1
+            )
+            for k in range(6)
+        ]
+
+    data = [(lanes(15), lanes(0)) for _ in range(30)]
+    m = LaneMetric()
+    m.update(*data[0])  # warm-up
+    start = time.perf_counter()
+    for p, g in data:
+        m.update(p, g)
+    per_image = (time.perf_counter() - start) / len(data)
+    assert per_image < 0.025, f"LaneMetric took {per_image * 1e3:.1f} ms per image (target < 5 ms)"
+
+
+# --------------------------------------------------------------------------- segmentation
+
+
+def test_segmentation_hand_case_with_binary_and_ignore() -> None:
+    target = np.array([[0, 1, 2], [0, 1, 255]], np.uint8)
+    pred = np.array([[0, 1, 1], [1, 1, 2]], np.uint8)  # the last pixel is ignored
+    m = drivable_metric()
+    m.update(pred, target)
+    out = m.compute()
+    assert out["iou"] == pytest.approx({"background": 0.5, "direct": 0.5, "alternative": 0.0})
+    assert out["miou"] == pytest.approx(1 / 3)
+    assert out["pixel_accuracy"] == pytest.approx(3 / 5) and out["num_pixels"] == 5
+    assert out["iou_binary"] == pytest.approx({"background": 0.5, "drivable": 0.75})
+    assert out["miou_binary"] == pytest.approx(0.625)
+    assert out["pixel_accuracy_binary"] == pytest.approx(4 / 5)
+
+
+def test_segmentation_accumulates_and_absent_class_is_nan() -> None:
+    rng = np.random.default_rng(0)
+    a_t, a_p = rng.integers(0, 2, (20, 30)), rng.integers(0, 2, (20, 30))
+    b_t, b_p = rng.integers(0, 2, (10, 30)), rng.integers(0, 2, (10, 30))
+    streamed = SegmentationMetric(3, ("bg", "x", "y"))
+    streamed.update(a_p, a_t)
+    streamed.update(b_p, b_t)
+    whole = SegmentationMetric(3, ("bg", "x", "y"))
+    whole.update(np.concatenate([a_p, b_p]), np.concatenate([a_t, b_t]))
+    np.testing.assert_array_equal(streamed.confusion, whole.confusion)
+    out = streamed.compute()
+    assert math.isnan(out["iou"]["y"])
+    assert out["miou"] == pytest.approx((out["iou"]["bg"] + out["iou"]["x"]) / 2)
+    assert "miou_binary" not in out
+
+    merged = SegmentationMetric(3, ("bg", "x", "y"), binary=True)
+    merged.update(a_p, a_t)
+    assert list(merged.compute()["iou_binary"]) == ["bg", "x+y"]
+
+
+def test_segmentation_perfect_and_errors() -> None:
+    t = np.array([[0, 1], [2, 255]])
+    m = drivable_metric()
+    m.update(np.array([[0, 1], [2, 0]]), t)
+    out = m.compute()
+    assert out["miou"] == 1.0 and out["miou_binary"] == 1.0
+    with pytest.raises(ValueError, match="resize"):
+        m.update(np.zeros((2, 3)), t)
+    with pytest.raises(ValueError, match="prediction values"):
+        m.update(np.full((2, 2), 3), t)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_format_table() -> None:
+    rows = [
+        {"class": "car", "AP50": 0.91234, "num_gt": 120},
+        {"class": "motorcycle", "AP50": math.nan, "num_gt": 0},
+    ]
+    text = format_table(rows, ["class", "AP50", "num_gt"])
+    lines = text.splitlines()
+    assert lines[0].split() == ["class", "AP50", "num_gt"]
+    assert lines[2].split() == ["car", "0.912", "120"]
+    assert lines[3].split() == ["motorcycle", "-", "0"]
+    assert len({len(line) for line in lines[1:]}) == 1  # aligned columns
+    assert lines[2].index("0.912") + 5 == lines[3].index("-") + 1  # numbers right-aligned
+    assert format_table(rows).splitlines()[0].split() == ["class", "AP50", "num_gt"]
+
+
+def test_metrics_import_is_light() -> None:
+    code = "import sys, mtl_edge.metrics; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
