@@ -1,0 +1,65 @@
+"""What every head provides, and the pieces heads share."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+from mtl_edge.models.blocks import ConvBNAct
+
+
+class Head(nn.Module):
+    """A task head.
+
+    ``forward(features)`` returns raw tensors for the loss, or, once ``export = True``,
+    the final decoded outputs named by ``output_names`` (the engine contract). Its
+    ``loss(raw, targets, supervised)`` returns ``{"loss": scalar, ...parts}`` and must
+    give zero loss and zero gradient for samples whose ``supervised`` flag is False.
+    """
+
+    #: The dataclass of this head's recipe settings.
+    Config: ClassVar[type]
+    #: Field names of the decoded outputs, e.g. ("boxes", "scores", "classes").
+    output_names: ClassVar[tuple[str, ...]]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.export = False
+
+    def decode(self, raw: dict[str, Tensor]) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def loss(self, raw: dict[str, Tensor], targets: dict[str, Any], supervised: Tensor) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def metadata(self, input_hw: tuple[int, int]) -> dict[str, Any]:
+        """What a deployed model must know to read this head's outputs (class names, rows...)."""
+        return {}
+
+
+class FuseUp(nn.Module):
+    """Bring a coarse pyramid level up to a finer backbone level: 1x1 both, nearest x2^k, add."""
+
+    def __init__(self, fine_channels: int, coarse_channels: int, channels: int, factor: int) -> None:
+        super().__init__()
+        self.fine = ConvBNAct(fine_channels, channels, k=1)
+        self.coarse = ConvBNAct(coarse_channels, channels, k=1)
+        self.factor = factor
+
+    def forward(self, fine: Tensor, coarse: Tensor) -> Tensor:
+        up = nn.functional.interpolate(self.coarse(coarse), scale_factor=self.factor, mode="nearest")
+        return self.fine(fine) + up
+
+
+def masked_mean(per_sample: Tensor, supervised: Tensor) -> Tensor:
+    """Mean over supervised samples; exactly zero (and zero gradient) when none is supervised."""
+    weight = supervised.to(per_sample.dtype)
+    return (per_sample * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def level_for_stride(stride: int) -> str:
+    names = {4: "c2", 8: "p3", 16: "p4", 32: "p5"}
+    if stride not in names:
+        raise ValueError(f"stride {stride} is not one of {sorted(names)}; pick a pyramid stride")
+    return names[stride]

@@ -1,0 +1,254 @@
+"""Anchor-free multi-class detection, used for vehicles and for traffic signs.
+
+Each cell of a stride-s map predicts a heat-map score per class and the distances from
+the cell centre to the four box sides. Training follows TTFNet (Liu et al. 2019): an
+elliptical Gaussian heat-map target per object, and GIoU regression over the whole
+Gaussian area weighted by the Gaussian. That converges in far fewer epochs than one
+regression sample per object, which matters when training on a CPU.
+
+Decode runs in the graph with ops that ONNX Runtime and TensorRT both run natively:
+sigmoid, 3x3 max-pool peak extraction, TopK over classes x cells, GatherElements.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mtl_edge.data.labels import SIGN_CLASSES, VEHICLE_CLASSES
+from mtl_edge.models.blocks import ConvBNAct
+from mtl_edge.models.heads.base import FuseUp, Head, level_for_stride
+from mtl_edge.models.registry import HEADS
+
+#: Prior probability of an object at a cell, for the heat-map bias (as in RetinaNet).
+PRIOR = 0.01
+#: Box sides are predicted as exp(x) * stride, with x clamped here (keeps FP16 finite).
+MAX_LOG_SIDE = 8.0
+
+
+@dataclass
+class DetectionConfig:
+    """Settings of a detection head (the defaults suit vehicles)."""
+
+    classes: tuple[str, ...] = VEHICLE_CLASSES
+    stride: int = 8  # output stride: 8 reads p3; 4 adds the stride-4 backbone map (small objects)
+    channels: int = 64  # width of the conv tower
+    tower: int = 1  # 3x3 convs before the outputs
+    top_k: int = 100  # detections kept per image after peak extraction
+    gaussian: float = 0.54  # target Gaussian sigma = gaussian * box side / 6 (TTFNet's alpha/beta)
+    heat_weight: float = 1.0
+    box_weight: float = 5.0
+
+
+@dataclass
+class SignsConfig(DetectionConfig):
+    """Signs are small: stride 4 and a narrower tower by default."""
+
+    classes: tuple[str, ...] = SIGN_CLASSES
+    stride: int = 4
+    channels: int = 32
+    top_k: int = 50
+
+
+class DetectionHead(Head):
+    """Heat-map + box-side detection head with in-graph decode."""
+
+    Config = DetectionConfig
+    output_names = ("boxes", "scores", "classes")
+    #: Value of the dataset's per-box ``head`` field that belongs to this head.
+    box_head_id = 0
+
+    def __init__(self, cfg: DetectionConfig, channels: dict[str, int]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c = cfg.channels
+        self.level = level_for_stride(cfg.stride)
+        if self.level == "c2":
+            self.fuse = FuseUp(channels["c2"], channels["p3"], c, factor=2)
+            first = c
+        else:
+            self.fuse = None
+            first = channels[self.level]
+        layers = [ConvBNAct(first if i == 0 else c, c) for i in range(cfg.tower)]
+        self.tower = nn.Sequential(*layers)
+        last = c if cfg.tower else first
+        self.heat = nn.Conv2d(last, len(cfg.classes), 1)
+        self.sides = nn.Conv2d(last, 4, 1)
+        nn.init.constant_(self.heat.bias, -math.log((1 - PRIOR) / PRIOR))
+        nn.init.normal_(self.sides.weight, std=0.01)
+        nn.init.constant_(self.sides.bias, 0.0)
+
+    def forward(self, feats: dict[str, Tensor]) -> dict[str, Tensor]:
+        x = self.fuse(feats["c2"], feats["p3"]) if self.fuse is not None else feats[self.level]
+        x = self.tower(x)
+        raw = {"heat": self.heat(x), "sides": self.sides(x)}
+        return self.decode(raw) if self.export else raw
+
+    def decode(self, raw: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Top-K peaks as boxes [B,K,4] (xyxy input pixels), scores [B,K], classes int32 [B,K]."""
+        heat = torch.sigmoid(raw["heat"].float())
+        b, c, h, w = heat.shape
+        peaks = F.max_pool2d(heat, kernel_size=3, stride=1, padding=1)
+        heat = heat * (peaks == heat).to(heat.dtype)
+        scores, index = heat.reshape(b, c * h * w).topk(min(self.cfg.top_k, c * h * w), dim=1)
+        # Float index arithmetic is exact here (< 2^24) and avoids integer Div, which engines treat differently.
+        flat = index.to(torch.float32)
+        cls = torch.floor(flat / (h * w))
+        cell = flat - cls * (h * w)
+        row = torch.floor(cell / w)
+        col = cell - row * w
+        s = float(self.cfg.stride)
+        sides = torch.exp(raw["sides"].float().clamp(max=MAX_LOG_SIDE)) * s
+        gathered = sides.reshape(b, 4, h * w).gather(2, cell.to(torch.int64).unsqueeze(1).expand(b, 4, -1))
+        cx, cy = (col + 0.5) * s, (row + 0.5) * s
+        boxes = torch.stack([cx - gathered[:, 0], cy - gathered[:, 1], cx + gathered[:, 2], cy + gathered[:, 3]], -1)
+        limit = torch.tensor([w * s, h * s, w * s, h * s], dtype=boxes.dtype)
+        boxes = torch.minimum(boxes.clamp(min=0.0), limit)
+        return {"boxes": boxes, "scores": scores, "classes": cls.to(torch.int32)}
+
+    def loss(self, raw: dict[str, Tensor], targets: dict[str, Any], supervised: Tensor) -> dict[str, Tensor]:
+        heat, sides = raw["heat"].float(), raw["sides"].float()
+        b, c, h, w = heat.shape
+        t = build_targets(targets, self.box_head_id, c, h, w, self.cfg.stride, self.cfg.gaussian)
+        t = {k: v.to(heat.device) for k, v in t.items()}
+        focal, n_pos = focal_loss(heat, t["heat"], t["valid"])  # per sample [B]
+        heat_loss = masked_sum(focal, supervised) / masked_sum(n_pos, supervised).clamp(min=1.0)
+        pred = boxes_from_sides(sides, self.cfg.stride)
+        giou = generalized_iou(pred, t["boxes"])  # [B,H,W]
+        box_w = t["box_weight"]
+        box_loss = masked_sum(((1 - giou) * box_w).flatten(1).sum(1), supervised) / masked_sum(
+            box_w.flatten(1).sum(1), supervised
+        ).clamp(min=1e-6)
+        total = self.cfg.heat_weight * heat_loss + self.cfg.box_weight * box_loss
+        return {"loss": total, "heat": heat_loss.detach(), "box": box_loss.detach()}
+
+    def metadata(self, input_hw: tuple[int, int]) -> dict[str, Any]:
+        return {"classes": list(self.cfg.classes), "stride": self.cfg.stride, "top_k": self.cfg.top_k}
+
+
+def masked_sum(per_sample: Tensor, supervised: Tensor) -> Tensor:
+    return (per_sample * supervised.to(per_sample.dtype)).sum()
+
+
+def focal_loss(logits: Tensor, target: Tensor, valid: Tensor, alpha: float = 2.0, beta: float = 4.0):
+    """CenterNet's penalty-reduced focal loss, summed per sample; also the positive count per sample.
+
+    ``valid`` [B,1,H,W] is 0 inside ignored objects, where no prediction is punished.
+    """
+    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    pos = target.eq(1.0).to(logits.dtype)
+    pos_loss = -torch.log(p) * (1 - p) ** alpha * pos
+    neg_loss = -torch.log(1 - p) * p**alpha * (1 - target) ** beta * (1 - pos)
+    per_sample = ((pos_loss + neg_loss) * valid).flatten(1).sum(1)
+    return per_sample, pos.flatten(1).sum(1)
+
+
+def boxes_from_sides(sides: Tensor, stride: int) -> Tensor:
+    """Box [B,4,H,W] (xyxy input pixels) predicted at every cell."""
+    b, _, h, w = sides.shape
+    d = torch.exp(sides.clamp(max=MAX_LOG_SIDE)) * stride
+    ys = (torch.arange(h, dtype=d.dtype, device=d.device) + 0.5) * stride
+    xs = (torch.arange(w, dtype=d.dtype, device=d.device) + 0.5) * stride
+    cy, cx = ys.view(1, h, 1), xs.view(1, 1, w)
+    return torch.stack([cx - d[:, 0], cy - d[:, 1], cx + d[:, 2], cy + d[:, 3]], 1)
+
+
+def generalized_iou(a: Tensor, b: Tensor) -> Tensor:
+    """GIoU of boxes [B,4,H,W] with boxes [B,4,H,W], per cell."""
+    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
+    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
+    iw = (torch.minimum(a[:, 2], b[:, 2]) - torch.maximum(a[:, 0], b[:, 0])).clamp(min=0)
+    ih = (torch.minimum(a[:, 3], b[:, 3]) - torch.maximum(a[:, 1], b[:, 1])).clamp(min=0)
+    inter = iw * ih
+    union = area_a + area_b - inter
+    cw = torch.maximum(a[:, 2], b[:, 2]) - torch.minimum(a[:, 0], b[:, 0])
+    ch = torch.maximum(a[:, 3], b[:, 3]) - torch.minimum(a[:, 1], b[:, 1])
+    enclose = (cw * ch).clamp(min=1e-6)
+    iou = inter / union.clamp(min=1e-6)
+    return iou - (enclose - union) / enclose
+
+
+def build_targets(
+    targets: dict[str, Any], head_id: int, n_classes: int, h: int, w: int, stride: int, gaussian: float
+) -> dict[str, Tensor]:
+    """Heat-map, ignore mask, box and box-weight targets for a batch (numpy per image)."""
+    batch = len(targets["boxes"])
+    heat = np.zeros((batch, n_classes, h, w), np.float32)
+    valid = np.ones((batch, 1, h, w), np.float32)
+    boxes = np.zeros((batch, 4, h, w), np.float32)
+    weight = np.zeros((batch, h, w), np.float32)
+    for i in range(batch):
+        sel = (targets["head"][i] == head_id).numpy()
+        _draw_image(
+            heat[i],
+            valid[i, 0],
+            boxes[i],
+            weight[i],
+            np.asarray(targets["boxes"][i], np.float32)[sel],
+            targets["labels"][i].numpy()[sel],
+            targets["ignore"][i].numpy()[sel],
+            stride,
+            gaussian,
+        )
+    return {
+        "heat": torch.from_numpy(heat),
+        "valid": torch.from_numpy(valid),
+        "boxes": torch.from_numpy(boxes),
+        "box_weight": torch.from_numpy(weight),
+    }
+
+
+def _draw_image(
+    heat: np.ndarray,
+    valid: np.ndarray,
+    boxes: np.ndarray,
+    weight: np.ndarray,
+    gt: np.ndarray,
+    labels: np.ndarray,
+    ignore: np.ndarray,
+    stride: int,
+    gaussian: float,
+) -> None:
+    h, w = valid.shape
+    areas = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
+    for k in np.argsort(-areas):  # large first, so smaller objects win shared cells
+        x1, y1, x2, y2 = gt[k] / stride
+        if ignore[k] or labels[k] < 0:
+            valid[max(int(y1), 0) : min(int(math.ceil(y2)), h), max(int(x1), 0) : min(int(math.ceil(x2)), w)] = 0.0
+            continue
+        if x2 - x1 <= 0 or y2 - y1 <= 0:
+            continue
+        cx, cy = min(int((x1 + x2) / 2), w - 1), min(int((y1 + y2) / 2), h - 1)
+        sx, sy = max(gaussian * (x2 - x1) / 6, 0.3), max(gaussian * (y2 - y1) / 6, 0.3)
+        rx, ry = int(math.ceil(3 * sx)), int(math.ceil(3 * sy))
+        xa, xb, ya, yb = max(cx - rx, 0), min(cx + rx + 1, w), max(cy - ry, 0), min(cy + ry + 1, h)
+        gx = np.exp(-((np.arange(xa, xb) - cx) ** 2) / (2 * sx * sx))
+        gy = np.exp(-((np.arange(ya, yb) - cy) ** 2) / (2 * sy * sy))
+        g = (gy[:, None] * gx[None, :]).astype(np.float32)  # exactly 1 at the centre cell
+        region = heat[labels[k], ya:yb, xa:xb]
+        np.maximum(region, g, out=region)
+        reg = g > 0.05
+        boxes[:, ya:yb, xa:xb][:, reg] = (gt[k])[:, None]
+        wk = g[reg] / g[reg].sum() * math.log(max(areas[k], 2.0))
+        weight[ya:yb, xa:xb][reg] = wk
+
+
+@HEADS.register("vehicles")
+class VehiclesHead(DetectionHead):
+    Config = DetectionConfig
+    box_head_id = 0
+
+
+@HEADS.register("signs")
+class SignsHead(DetectionHead):
+    Config = SignsConfig
+    box_head_id = 1
+
+
+__all__ = ["DetectionConfig", "DetectionHead", "SignsConfig", "SignsHead", "VehiclesHead"]

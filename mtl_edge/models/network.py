@@ -1,0 +1,131 @@
+"""The multi-task network and its deploy wrapper.
+
+``MultiTaskNet(backbone, neck, heads)`` is built from ready-made modules. Its forward
+returns each head's raw outputs for training. ``DeployModel`` is the graph that gets
+exported: uint8 NHWC frames in, normalisation inside, every head's decoded outputs
+out, named ``<head>.<field>`` (the engine contract in DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mtl_edge.models.heads.base import Head
+
+#: Input normalisation, applied inside the graph: (x / 255 - MEAN) / STD.
+MEAN = (0.45, 0.45, 0.45)
+STD = (0.25, 0.25, 0.25)
+
+
+class MultiTaskNet(nn.Module):
+    """Shared backbone and neck, one head per task."""
+
+    def __init__(self, backbone: nn.Module, neck: nn.Module, heads: dict[str, Head]) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.neck = neck
+        self.heads = nn.ModuleDict(heads)
+
+    def features(self, x: Tensor) -> dict[str, Tensor]:
+        """Backbone maps c2..c5 (strides 4..32) and neck maps p3..p5 (strides 8..32)."""
+        c = self.backbone(x)
+        p = self.neck(c)
+        return {"c2": c[0], "c3": c[1], "c4": c[2], "c5": c[3], "p3": p[0], "p4": p[1], "p5": p[2]}
+
+    def forward(self, x: Tensor) -> dict[str, dict[str, Tensor]]:
+        feats = self.features(x)
+        return {name: head(feats) for name, head in self.heads.items()}
+
+
+class Preprocess(nn.Module):
+    """uint8 [B,H,W,3] RGB -> normalised float [B,3,H,W], as one multiply-add."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        scale = torch.tensor([1.0 / (255.0 * s) for s in STD]).view(1, 3, 1, 1)
+        shift = torch.tensor([-m / s for m, s in zip(MEAN, STD)]).view(1, 3, 1, 1)
+        self.register_buffer("scale", scale, persistent=False)
+        self.register_buffer("shift", shift, persistent=False)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return images.permute(0, 3, 1, 2).to(torch.float32) * self.scale + self.shift
+
+
+def normalize(images_nchw_uint8: Tensor) -> Tensor:
+    """The training-side twin of Preprocess, for uint8 [B,3,H,W] batches."""
+    scale = torch.tensor([1.0 / (255.0 * s) for s in STD], device=images_nchw_uint8.device).view(1, 3, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(MEAN, STD)], device=images_nchw_uint8.device).view(1, 3, 1, 1)
+    return images_nchw_uint8.to(torch.float32) * scale + shift
+
+
+class DeployModel(nn.Module):
+    """Frames in, final outputs out: the one graph that ONNX Runtime and TensorRT run.
+
+    It shares its modules with ``net`` and keeps their names (``backbone``, ``neck``,
+    ``heads.<name>``), so every exported node says which module owns it.
+    """
+
+    def __init__(self, net: MultiTaskNet) -> None:
+        super().__init__()
+        self.preprocess = Preprocess()
+        self.backbone = net.backbone
+        self.neck = net.neck
+        self.heads = net.heads
+        for head in self.heads.values():
+            head.export = True
+
+    def output_names(self) -> list[str]:
+        return [f"{name}.{field}" for name, head in self.heads.items() for field in head.output_names]
+
+    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+        x = self.preprocess(images)
+        c = self.backbone(x)
+        p = self.neck(c)
+        feats = {"c2": c[0], "c3": c[1], "c4": c[2], "c5": c[3], "p3": p[0], "p4": p[1], "p5": p[2]}
+        outputs = []
+        for head in self.heads.values():
+            decoded = head(feats)
+            outputs.extend(decoded[field] for field in head.output_names)
+        return tuple(outputs)
+
+    def as_dict(self, outputs: tuple[Tensor, ...]) -> dict[str, Tensor]:
+        return dict(zip(self.output_names(), outputs))
+
+
+def head_metadata(net: MultiTaskNet, input_hw: tuple[int, int]) -> dict[str, Any]:
+    """Per head: its output fields plus what is needed to read them (class names, lane rows)."""
+    return {name: {"outputs": list(head.output_names), **head.metadata(input_hw)} for name, head in net.heads.items()}
+
+
+def build_model(
+    backbone: str = "edgenet",
+    backbone_kwargs: dict[str, Any] | None = None,
+    neck_channels: int = 64,
+    neck_depth: int = 1,
+    heads: dict[str, Any] | None = None,
+) -> MultiTaskNet:
+    """Assemble a network from registered parts; ``heads`` maps head name -> its Config (None: defaults)."""
+    import mtl_edge.models.heads  # noqa: F401  (registers the heads)
+    from mtl_edge.models.neck import PANNeck
+    from mtl_edge.models.registry import BACKBONES, HEADS
+
+    trunk = BACKBONES.build(backbone, **(backbone_kwargs or {}))
+    chs = [int(f["num_chs"]) for f in trunk.feature_info]
+    neck = PANNeck(chs[-3:], channels=neck_channels, depth=neck_depth)
+    channels = {
+        "c2": chs[0],
+        "c3": chs[1],
+        "c4": chs[2],
+        "c5": chs[3],
+        "p3": neck.out_channels,
+        "p4": neck.out_channels,
+        "p5": neck.out_channels,
+    }
+    built = {}
+    for name, cfg in (heads or {}).items():
+        cls = HEADS.get(name)
+        built[name] = cls(cfg if cfg is not None else cls.Config(), channels)
+    return MultiTaskNet(trunk, neck, built)

@@ -1,0 +1,55 @@
+"""Detection head: in-graph decode, targets, and ignore handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mtl_edge.models.heads.detection import DetectionConfig, DetectionHead, build_targets
+
+
+def _head(stride: int = 8, top_k: int = 5) -> DetectionHead:
+    cfg = DetectionConfig(classes=("a", "b"), stride=stride, channels=8, top_k=top_k)
+    return DetectionHead(cfg, {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
+
+
+def test_decode_returns_peaks_as_boxes_in_input_pixels():
+    head = _head()
+    heat = torch.full((1, 2, 6, 10), -9.0)
+    heat[0, 1, 2, 3] = 3.0  # class b at row 2, col 3
+    heat[0, 1, 2, 4] = 1.0  # a weaker neighbour: not a peak, must be suppressed
+    heat[0, 0, 5, 9] = 2.0  # class a at the bottom-right cell
+    sides = torch.zeros((1, 4, 6, 10))
+    sides[0, :, 2, 3] = torch.log(torch.tensor([1.0, 2.0, 3.0, 0.5]))  # l,t,r,b in strides
+    out = head.decode({"heat": heat, "sides": sides})
+    assert out["boxes"].shape == (1, 5, 4) and out["classes"].dtype == torch.int32
+    scores, classes, boxes = out["scores"][0], out["classes"][0], out["boxes"][0]
+    assert classes[0] == 1 and abs(float(scores[0]) - float(torch.sigmoid(torch.tensor(3.0)))) < 1e-6
+    cx, cy = (3 + 0.5) * 8, (2 + 0.5) * 8
+    assert torch.allclose(boxes[0], torch.tensor([cx - 8, cy - 16, cx + 24, cy + 4]), atol=1e-4)
+    assert classes[1] == 0 and float(scores[2]) < 1e-3  # the neighbour at (2,4) was suppressed
+    assert (boxes[:, 2] <= 80).all() and (boxes[:, 3] <= 48).all()  # clipped to the input
+
+
+def test_targets_put_a_unit_peak_at_each_centre_and_mask_ignored_objects():
+    targets = {
+        "boxes": [torch.tensor([[16.0, 8.0, 48.0, 40.0], [60.0, 0.0, 80.0, 16.0], [0.0, 30.0, 10.0, 48.0]])],
+        "labels": [torch.tensor([1, 0, 0])],
+        "head": [torch.tensor([0, 0, 1])],  # the third box belongs to the other head
+        "ignore": [torch.tensor([False, True, False])],
+    }
+    t = build_targets(targets, head_id=0, n_classes=2, h=6, w=10, stride=8, gaussian=0.54)
+    assert t["heat"][0, 1].max() == 1.0 and t["heat"][0, 1, 3, 4] == 1.0  # centre (32, 24) -> cell (4, 3)
+    assert t["heat"][0, 0].max() == 0.0  # the ignored object draws no peak...
+    assert t["valid"][0, 0, 0:2, 7:10].eq(0).all()  # ...and no prediction there is punished
+    assert t["valid"][0, 0, 4:6, 0:2].eq(1).all()  # the other head's box is not this head's concern
+    w = t["box_weight"][0]
+    assert w[3, 4] > 0 and torch.allclose(t["boxes"][0, :, 3, 4], torch.tensor([16.0, 8.0, 48.0, 40.0]))
+    assert abs(float(w.sum()) - np.log(32 * 32)) < 1e-3  # weights sum to log(area) per object
+
+
+def test_tiny_objects_still_get_a_target_cell():
+    targets = {"boxes": [torch.tensor([[30.0, 20.0, 33.0, 23.0]])], "labels": [torch.tensor([0])],
+               "head": [torch.tensor([0])], "ignore": [torch.tensor([False])]}
+    t = build_targets(targets, 0, 1, 6, 10, 8, 0.54)
+    assert t["heat"][0, 0, 2, 3] == 1.0 and t["box_weight"][0, 2, 3] > 0
