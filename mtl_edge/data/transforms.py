@@ -49,6 +49,21 @@ def letterbox_params(src_hw: Sequence[int], dst_hw: Sequence[int]) -> LetterboxP
     return scale, (dst_w - new_w) // 2, (dst_h - new_h) // 2
 
 
+def letterbox_image(
+    image: np.ndarray, dst_hw: Sequence[int], fill: int = PAD_VALUE
+) -> tuple[np.ndarray, LetterboxParams]:
+    """Letterbox a uint8 HWC frame with OpenCV (the runtime's path); same geometry as :class:`Letterbox`."""
+    import cv2
+
+    params = letterbox_params(image.shape[:2], dst_hw)
+    scale, pad_x, pad_y = params
+    new_h, new_w = _resized_hw(image.shape[:2], scale, tuple(int(v) for v in dst_hw))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    out = np.full((int(dst_hw[0]), int(dst_hw[1]), image.shape[2]), fill, np.uint8)
+    out[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    return out, params
+
+
 def _resized_hw(src_hw: tuple[int, int], scale: float, dst_hw: tuple[int, int]) -> tuple[int, int]:
     return (
         max(1, min(dst_hw[0], round(src_hw[0] * scale))),
@@ -229,8 +244,16 @@ def build_transforms(
     letterbox = Letterbox(size, fill=fill)
     if not train:
         return v2.Compose([letterbox])
+    return v2.Compose([letterbox, *build_augment(hflip=hflip, blur=blur, fill=fill).transforms])
+
+
+def build_augment(*, hflip: bool = False, blur: bool = True, fill: int = PAD_VALUE) -> v2.Compose:
+    """The training steps that follow the letterbox (see :func:`build_transforms`).
+
+    Separate so that training can cache letterboxed samples once and augment the small
+    images every epoch.
+    """
     steps: list[v2.Transform] = [
-        letterbox,
         v2.RandomAffine(
             degrees=3.0,
             translate=(0.05, 0.05),

@@ -1,0 +1,1 @@
+"""Streaming inference: backends, sources, the pipeline and its results."""
