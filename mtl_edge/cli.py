@@ -47,6 +47,54 @@ def cmd_data_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_recipe
+    from .train import train
+
+    recipe = load_recipe(args.recipe, check_paths=True)
+    best = train(recipe, args.out, resume=args.resume, progress=not args.quiet)
+    print(f"best checkpoint: {best}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .config import recipe_from_dict
+    from .evaluate import evaluate, print_summary
+    from .fileio import atomic_write
+    from .train import load_model, prepare_split
+
+    net, ckpt = load_model(args.checkpoint)
+    recipe = recipe_from_dict(ckpt["recipe"], where=f"{args.checkpoint} (recipe)")
+    root = args.data or prepare_split(recipe.data.val, "val", progress=True)
+    if root is None:
+        raise ValueError("the checkpoint's recipe has no validation folder; pass --data DIR")
+    results = evaluate(
+        net, root, tuple(recipe.data.imgsz), n_images=args.n, score_threshold=args.score_threshold, progress=True
+    )
+    print(print_summary(results))
+    if args.json:
+        atomic_write(args.json, lambda f: json.dump(results, f, indent=2, default=float), text=True)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .info import describe
+
+    print(describe(args.checkpoint, args.imgsz))
+    return 0
+
+
+def _hw(text: str) -> tuple[int, int]:
+    """Parse HxW (e.g. 384x640) into (height, width)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 384x640, got {text!r}") from None
+    return h, w
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mtl-edge",
@@ -99,6 +147,44 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--names", nargs="+", default=None, help="draw these image names instead of the first N")
     show.add_argument("--every", type=_positive, default=30, help="for a clip: draw every K-th frame")
     show.set_defaults(func=cmd_data_show)
+
+    tr = sub.add_parser(
+        "train",
+        help="train a network from a recipe",
+        description="Train a multi-task network from a YAML recipe (see recipes/). Generated data named by the recipe "
+        "are created on first use. Writes DIR/last.pt every epoch and DIR/best.pt when the mean of the "
+        "heads' headline metrics improves. Launch with torchrun for several processes (DDP).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    tr.add_argument("recipe", type=Path, help="recipe YAML, e.g. recipes/synth-edge.yaml")
+    tr.add_argument("--out", type=Path, required=True, help="run folder for checkpoints")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    tr.add_argument("--quiet", action="store_true", help="no progress bars")
+    tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser(
+        "eval",
+        help="per-task metrics of a checkpoint",
+        description="Evaluate a checkpoint in source-image pixels: lanes F1 (CULane rule) and TuSimple accuracy, "
+        "vehicles and signs mAP@0.5 and @0.5:0.95 with AP per class, drivable mIoU.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    ev.add_argument("checkpoint", type=Path)
+    ev.add_argument("--data", type=Path, default=None, help="dataset folder (default: the recipe's validation split)")
+    ev.add_argument("--n", type=_positive, default=None, help="evaluate only the first N images")
+    ev.add_argument("--score-threshold", type=float, default=0.3, help="deploy threshold for precision/recall")
+    ev.add_argument("--json", type=Path, default=None, help="also write every number to this JSON file")
+    ev.set_defaults(func=cmd_eval)
+
+    info = sub.add_parser(
+        "info",
+        help="size, cost, heads and classes of a checkpoint",
+        description="Print a checkpoint's parameters, GFLOPs (deploy form), heads, classes and recorded metrics.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    info.add_argument("checkpoint", type=Path)
+    info.add_argument("--imgsz", type=_hw, default=None, metavar="HxW", help="input size (default: the recipe's)")
+    info.set_defaults(func=cmd_info)
     return parser
 
 

@@ -64,3 +64,34 @@ def test_show_on_a_folder_without_labels_says_what_to_do(tmp_path, capsys):
 def test_console_entry_point_runs_as_a_module():
     out = subprocess.run([sys.executable, "-m", "mtl_edge", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"mtl-edge {__version__}"
+
+
+def test_info_prints_size_cost_heads_and_classes(tiny_run, capsys):
+    assert main(["info", str(tiny_run / "best.pt"), "--imgsz", "384x640"]) == 0
+    out = capsys.readouterr().out
+    assert "GFLOPs" in out and "at 640x384" in out and "params" in out
+    assert "speed_limit_100" in out and "motorcycle" in out
+
+
+def test_eval_prints_the_table_and_writes_json(tiny_run, tiny_data, tmp_path, capsys):
+    import json
+
+    target = tmp_path / "m.json"
+    assert main(["eval", str(tiny_run / "best.pt"), "--data", str(tiny_data[1]), "--json", str(target)]) == 0
+    assert "mAP50" in capsys.readouterr().out
+    numbers = json.loads(target.read_text())
+    assert set(numbers) == {"lanes", "vehicles", "signs", "drivable"} and "per_class" in numbers["signs"]
+
+
+def test_train_with_a_bad_recipe_exits_2_with_the_fix(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ndata: {train: {root: nowhere}, val: {root: nowhere}}\nmodel: {heads: {lanes: {}}}\n")
+    assert main(["train", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "data.train.root: nowhere does not exist" in capsys.readouterr().err
+
+
+def test_wrong_checkpoint_is_refused_clearly(tmp_path, capsys):
+    fake = tmp_path / "x.pt"
+    fake.write_bytes(b"not a checkpoint")
+    assert main(["info", str(fake)]) == 2
+    assert "not a readable checkpoint" in capsys.readouterr().err

@@ -1,0 +1,94 @@
+"""Checkpoints: plain tensors and data only, loadable with ``torch.load(weights_only=True)``.
+
+A checkpoint holds the recipe it was trained from, the (EMA) weights, each head's class
+names, the metrics, the package version and, for ``--resume``, the training state.
+``strip`` drops the training state for shipping.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mtl_edge import __version__
+from mtl_edge.fileio import atomic_write_bytes
+
+FORMAT = "mtl-edge-checkpoint"
+#: Bumped when a checkpoint of the previous layout can no longer be read.
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable mtl-edge checkpoint of this version."""
+
+
+def save_checkpoint(
+    path: str | Path,
+    *,
+    recipe: dict[str, Any],
+    model: dict[str, torch.Tensor],
+    metrics: dict[str, Any] | None = None,
+    epoch: int = 0,
+    train_state: dict[str, Any] | None = None,
+    classes: dict[str, list[str]] | None = None,
+) -> None:
+    """Write a checkpoint atomically (a crash never leaves a truncated file under ``path``)."""
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "recipe": recipe,
+        "model": {k: v.detach().cpu() for k, v in model.items()},
+        "classes": classes or {},
+        "metrics": metrics or {},
+        "epoch": int(epoch),
+    }
+    if train_state is not None:
+        payload["train_state"] = train_state
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read and check a checkpoint; errors say what is wrong and how to fix it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path}: checkpoint not found. Check the path, or train one with "
+            "`mtl-edge train RECIPE --out DIR` (it writes DIR/best.pt and DIR/last.pt)."
+        )
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, a pickle with arbitrary objects, not a torch file at all
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e)[:200]}). The file may be "
+            "truncated or not an mtl-edge checkpoint; re-copy it or retrain."
+        ) from e
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path}: not an mtl-edge checkpoint (no '{FORMAT}' marker). Pass a file written by `mtl-edge train`."
+        )
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {version} (written by mtl-edge {data.get('package_version')}) "
+            f"but this mtl-edge {__version__} reads format {FORMAT_VERSION}. Install the mtl-edge "
+            "version that wrote it, or retrain with this one."
+        )
+    for key in ("recipe", "model"):
+        if not isinstance(data.get(key), dict):
+            raise CheckpointError(f"{path}: checkpoint has no '{key}' section; it is damaged. Retrain or re-copy it.")
+    return data
+
+
+def strip(src: str | Path, dst: str | Path) -> None:
+    """Copy a checkpoint without its training state (optimizer, raw weights): the shippable form."""
+    data = load_checkpoint(src)
+    data.pop("train_state", None)
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    atomic_write_bytes(dst, buf.getvalue())
