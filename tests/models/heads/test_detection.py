@@ -49,7 +49,11 @@ def test_targets_put_a_unit_peak_at_each_centre_and_mask_ignored_objects():
 
 
 def test_tiny_objects_still_get_a_target_cell():
-    targets = {"boxes": [torch.tensor([[30.0, 20.0, 33.0, 23.0]])], "labels": [torch.tensor([0])],
-               "head": [torch.tensor([0])], "ignore": [torch.tensor([False])]}
+    targets = {
+        "boxes": [torch.tensor([[30.0, 20.0, 33.0, 23.0]])],
+        "labels": [torch.tensor([0])],
+        "head": [torch.tensor([0])],
+        "ignore": [torch.tensor([False])],
+    }
     t = build_targets(targets, 0, 1, 6, 10, 8, 0.54)
     assert t["heat"][0, 0, 2, 3] == 1.0 and t["box_weight"][0, 2, 3] > 0

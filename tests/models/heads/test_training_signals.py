@@ -55,6 +55,8 @@ def test_unsupervised_heads_get_exactly_zero_gradient(tiny_batch, small_net):
 
     small_net.eval()  # fixed BN statistics, so samples do not interact through the batch
     full = lanes_grad(images, targets)
-    one = {k: (v[:1] if torch.is_tensor(v) and v.shape[:1] == (4,) else v[:1] if isinstance(v, list) else v)
-           for k, v in targets.items()}
+    one = {
+        k: (v[:1] if torch.is_tensor(v) and v.shape[:1] == (4,) else v[:1] if isinstance(v, list) else v)
+        for k, v in targets.items()
+    }
     assert torch.allclose(full, lanes_grad(images[:1], one), atol=1e-5)
