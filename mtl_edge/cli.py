@@ -95,6 +95,13 @@ def _hw(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _command(parent: argparse._SubParsersAction, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help shows defaults."""
+    return parent.add_parser(
+        name, help=help, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mtl-edge",
@@ -110,13 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
-    synth = data_sub.add_parser(
+    synth = _command(
+        data_sub,
         "synth",
-        help="render labelled dash-cam scenes (BDD100K layout)",
-        description="Render labelled forward-facing dash-cam scenes: lanes (poly2d), vehicles and traffic signs "
+        "render labelled dash-cam scenes (BDD100K layout)",
+        "Render labelled forward-facing dash-cam scenes: lanes (poly2d), vehicles and traffic signs "
         "(box2d), drivable-area masks, in the BDD100K layout. Deterministic by seed; an interrupted "
         "run resumes where it stopped when run again with the same options.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     synth.add_argument("--out", type=Path, required=True, help="dataset folder to create or resume")
     synth.add_argument("--n", type=_positive, required=True, help="number of scenes (or clips with --clip)")
@@ -134,12 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=cmd_data_synth)
 
-    show = data_sub.add_parser(
+    show = _command(
+        data_sub,
         "show",
-        help="draw labels over images to PNG files",
-        description="Draw drivable-area masks, lane polylines and labelled boxes over dataset images (or the "
+        "draw labels over images to PNG files",
+        "Draw drivable-area masks, lane polylines and labelled boxes over dataset images (or the "
         "frames of a generated clip) and write PNG files for a person to check.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     show.add_argument("path", type=Path, help="a dataset folder (with labels.json) or a clip .mp4 beside its .json")
     show.add_argument("--out", type=Path, default=None, help="folder for the PNG files (default: PATH/show)")
@@ -148,13 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--every", type=_positive, default=30, help="for a clip: draw every K-th frame")
     show.set_defaults(func=cmd_data_show)
 
-    tr = sub.add_parser(
+    tr = _command(
+        sub,
         "train",
-        help="train a network from a recipe",
-        description="Train a multi-task network from a YAML recipe (see recipes/). Generated data named by the recipe "
+        "train a network from a recipe",
+        "Train a multi-task network from a YAML recipe (see recipes/). Generated data named by the recipe "
         "are created on first use. Writes DIR/last.pt every epoch and DIR/best.pt when the mean of the "
         "heads' headline metrics improves. Launch with torchrun for several processes (DDP).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     tr.add_argument("recipe", type=Path, help="recipe YAML, e.g. recipes/synth-edge.yaml")
     tr.add_argument("--out", type=Path, required=True, help="run folder for checkpoints")
@@ -162,12 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     tr.set_defaults(func=cmd_train)
 
-    ev = sub.add_parser(
+    ev = _command(
+        sub,
         "eval",
-        help="per-task metrics of a checkpoint",
-        description="Evaluate a checkpoint in source-image pixels: lanes F1 (CULane rule) and TuSimple accuracy, "
+        "per-task metrics of a checkpoint",
+        "Evaluate a checkpoint in source-image pixels: lanes F1 (CULane rule) and TuSimple accuracy, "
         "vehicles and signs mAP@0.5 and @0.5:0.95 with AP per class, drivable mIoU.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     ev.add_argument("checkpoint", type=Path)
     ev.add_argument("--data", type=Path, default=None, help="dataset folder (default: the recipe's validation split)")
@@ -176,11 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", type=Path, default=None, help="also write every number to this JSON file")
     ev.set_defaults(func=cmd_eval)
 
-    info = sub.add_parser(
+    info = _command(
+        sub,
         "info",
-        help="size, cost, heads and classes of a checkpoint",
-        description="Print a checkpoint's parameters, GFLOPs (deploy form), heads, classes and recorded metrics.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "size, cost, heads and classes of a checkpoint",
+        "Print a checkpoint's parameters, GFLOPs (deploy form), heads, classes and recorded metrics.",
     )
     info.add_argument("checkpoint", type=Path)
     info.add_argument("--imgsz", type=_hw, default=None, metavar="HxW", help="input size (default: the recipe's)")
