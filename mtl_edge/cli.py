@@ -79,6 +79,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export.exporter import export
+
+    report = export(args.checkpoint, args.out, precision=args.precision, imgsz=args.imgsz, batch=args.batch)
+    print(report.summary())
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .info import describe
 
@@ -182,6 +190,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--score-threshold", type=float, default=0.3, help="deploy threshold for precision/recall")
     ev.add_argument("--json", type=Path, default=None, help="also write every number to this JSON file")
     ev.set_defaults(func=cmd_eval)
+
+    ex = _command(
+        sub,
+        "export",
+        "checkpoint -> one fused ONNX graph",
+        "Export a checkpoint to ONNX: uint8 NHWC frames in, every head's decoded outputs out (<head>.<field>), "
+        "nodes named after their modules, model metadata embedded, checked with onnx.checker (full_check) and "
+        "against TensorRT 10/11's operator rules. This release writes FP32 graphs; FP16, INT8 and the TensorRT "
+        "engine are not available yet.",
+    )
+    ex.add_argument("checkpoint", type=Path)
+    ex.add_argument("--out", type=Path, required=True, help="the .onnx file to write (atomically)")
+    ex.add_argument("--precision", choices=["fp32"], default="fp32", help="graph precision")
+    ex.add_argument("--imgsz", type=_hw, default=None, metavar="HxW", help="input size (default: the recipe's)")
+    ex.add_argument("--batch", default="1", help="fixed batch size of the graph")
+    ex.set_defaults(func=cmd_export)
 
     info = _command(
         sub,

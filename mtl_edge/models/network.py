@@ -68,27 +68,41 @@ class DeployModel(nn.Module):
     ``heads.<name>``), so every exported node says which module owns it.
     """
 
-    def __init__(self, net: MultiTaskNet) -> None:
+    def __init__(self, net: MultiTaskNet, decoded: bool = True) -> None:
         super().__init__()
         self.preprocess = Preprocess()
         self.backbone = net.backbone
         self.neck = net.neck
         self.heads = net.heads
+        #: dtype of the backbone, neck and head towers (decode always runs in float32).
+        self.compute_dtype = torch.float32
+        #: False exports the heads' raw (pre-decode) tensors instead, for parity checks.
+        self.decoded = decoded
         for head in self.heads.values():
-            head.export = True
+            head.export = decoded
+
+    @staticmethod
+    def output_names_of(net: MultiTaskNet) -> list[str]:
+        """``<head>.<field>`` for every output, in graph order."""
+        return [f"{name}.{field}" for name, head in net.heads.items() for field in head.output_names]
 
     def output_names(self) -> list[str]:
-        return [f"{name}.{field}" for name, head in self.heads.items() for field in head.output_names]
+        if not self.decoded:
+            return [f"{name}.raw.{key}" for name, head in self.heads.items() for key in head.raw_names]
+        return self.output_names_of(self)  # type: ignore[arg-type]
+
+    def set_compute_dtype(self, dtype: torch.dtype) -> None:
+        self.compute_dtype = dtype
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
-        x = self.preprocess(images)
+        x = self.preprocess(images).to(self.compute_dtype)
         c = self.backbone(x)
         p = self.neck(c)
         feats = {"c2": c[0], "c3": c[1], "c4": c[2], "c5": c[3], "p3": p[0], "p4": p[1], "p5": p[2]}
         outputs = []
         for head in self.heads.values():
-            decoded = head(feats)
-            outputs.extend(decoded[field] for field in head.output_names)
+            result = head(feats)
+            outputs.extend(result[key] for key in (head.output_names if self.decoded else head.raw_names))
         return tuple(outputs)
 
     def as_dict(self, outputs: tuple[Tensor, ...]) -> dict[str, Tensor]:

@@ -22,6 +22,8 @@ class Head(nn.Module):
     Config: ClassVar[type]
     #: Field names of the decoded outputs, e.g. ("boxes", "scores", "classes").
     output_names: ClassVar[tuple[str, ...]]
+    #: Keys of the raw (pre-decode) outputs that exist in eval mode.
+    raw_names: ClassVar[tuple[str, ...]]
 
     def __init__(self) -> None:
         super().__init__()

@@ -61,6 +61,7 @@ class DetectionHead(Head):
 
     Config = DetectionConfig
     output_names = ("boxes", "scores", "classes")
+    raw_names = ("heat", "sides")
     #: Value of the dataset's per-box ``head`` field that belongs to this head.
     box_head_id = 0
 

@@ -34,6 +34,7 @@ class DrivableHead(Head):
 
     Config = DrivableConfig
     output_names = ("mask",)
+    raw_names = ("logits",)
     stride = 8
 
     def __init__(self, cfg: DrivableConfig, channels: dict[str, int]) -> None:

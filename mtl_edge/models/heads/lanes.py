@@ -50,6 +50,7 @@ class LanesHead(Head):
 
     Config = LanesConfig
     output_names = ("x", "valid", "score")
+    raw_names = ("location", "exist")
     stride = 8
 
     def __init__(self, cfg: LanesConfig, channels: dict[str, int]) -> None:

@@ -1,0 +1,149 @@
+"""Export the deploy graph to ONNX: uint8 NHWC frames in, every head's final outputs out.
+
+Steps: fuse RepConv/BN for deploy, export with the torch (dynamo) exporter, name nodes
+after their modules, simplify (onnxsim, falling back to onnxslim), embed the model
+metadata, run ``onnx.checker`` with ``full_check``, write atomically.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+
+from mtl_edge import __version__
+from mtl_edge.export.naming import name_nodes
+from mtl_edge.fileio import atomic_write_bytes
+from mtl_edge.models.blocks import reparameterize_model
+from mtl_edge.models.network import MEAN, STD, DeployModel, MultiTaskNet, head_metadata
+
+METADATA_KEY = "mtl_edge"
+METADATA_SCHEMA = 1
+OPSET = 18
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_metadata(
+    net: MultiTaskNet,
+    input_hw: tuple[int, int],
+    precision: str,
+    checkpoint_sha256: str,
+    batch: int | str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON that travels in ``metadata_props["mtl_edge"]``."""
+    return {
+        "schema": METADATA_SCHEMA,
+        "package_version": __version__,
+        "input": {
+            "name": "images",
+            "dtype": "uint8",
+            "layout": "NHWC",
+            "channels": "RGB",
+            "height": input_hw[0],
+            "width": input_hw[1],
+            "batch": batch,
+            "letterbox_fill": 114,
+            "normalization": {"mean": list(MEAN), "std": list(STD), "scale": 255.0},
+        },
+        "heads": head_metadata(net, input_hw),
+        "outputs": DeployModel.output_names_of(net),
+        "precision": precision,
+        "checkpoint_sha256": checkpoint_sha256,
+        **(extra or {}),
+    }
+
+
+def read_metadata(model: onnx.ModelProto | str | Path) -> dict[str, Any]:
+    """The mtl-edge metadata of an ONNX model; a clear error if it has none."""
+    m = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model), load_external_data=False)
+    for prop in m.metadata_props:
+        if prop.key == METADATA_KEY:
+            return json.loads(prop.value)
+    raise ValueError(
+        f"{model if not isinstance(model, onnx.ModelProto) else 'model'}: no '{METADATA_KEY}' metadata; "
+        "it was not exported by `mtl-edge export`. Re-export it from its checkpoint."
+    )
+
+
+def export_graph(
+    net: MultiTaskNet, input_hw: tuple[int, int], batch: int | str = 1, half: bool = False, decoded: bool = True
+) -> onnx.ModelProto:
+    """Trace the deploy model to ONNX (not yet simplified).
+
+    ``batch="dynamic"`` makes the batch dimension symbolic; ``decoded=False`` exports the
+    heads' raw tensors instead of their final outputs (for parity checks).
+    """
+    deploy = DeployModel(reparameterize_model(copy.deepcopy(net).eval()), decoded=decoded).eval()
+    if half:
+        deploy = deploy.half()
+        deploy.preprocess.float()  # uint8 -> float32 normalisation, then one Cast to half
+        deploy.set_compute_dtype(torch.float16)
+    example = torch.zeros((1 if batch == "dynamic" else int(batch), *input_hw, 3), dtype=torch.uint8)
+    dynamic = {0: torch.export.Dim("batch", min=1, max=64)} if batch == "dynamic" else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            deploy,
+            (example,),
+            input_names=["images"],
+            output_names=deploy.output_names(),
+            opset_version=OPSET,
+            dynamo=True,
+            dynamic_shapes=(dynamic,) if dynamic else None,
+            verbose=False,
+        )
+    model = program.model_proto
+    return name_nodes(model)
+
+
+def simplify(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+    """onnxsim, or onnxslim when onnxsim is missing or fails; returns the model and the tool used."""
+    try:
+        import onnxsim
+
+        simplified, ok = onnxsim.simplify(model)
+        if ok:
+            return simplified, f"onnxsim {onnxsim.__version__}"
+    except Exception:  # noqa: BLE001  (any failure: fall back)
+        pass
+    try:
+        import onnxslim
+
+        return onnxslim.slim(model), f"onnxslim {onnxslim.__version__}"
+    except Exception as e:  # noqa: BLE001
+        warnings.warn(f"graph left unsimplified: onnxsim and onnxslim both failed ({e})", stacklevel=2)
+        return model, "none"
+
+
+def finalize(model: onnx.ModelProto, metadata: dict[str, Any]) -> onnx.ModelProto:
+    """Rename nodes (simplification may add unnamed ones), embed metadata, check with full_check."""
+    if any(not n.name for n in model.graph.node):
+        name_nodes(model)
+    del model.metadata_props[:]
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(metadata, sort_keys=True)
+    model.producer_name, model.producer_version = "mtl-edge", __version__
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def save(model: onnx.ModelProto, path: str | Path) -> None:
+    """Serialise and write atomically (a failed export leaves no partial .onnx)."""
+    atomic_write_bytes(path, model.SerializeToString())
+
+
+__all__ = ["export_graph", "simplify", "finalize", "save", "model_metadata", "read_metadata", "file_sha256"]
