@@ -87,7 +87,7 @@ def test_train_with_a_bad_recipe_exits_2_with_the_fix(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ndata: {train: {root: nowhere}, val: {root: nowhere}}\nmodel: {heads: {lanes: {}}}\n")
     assert main(["train", str(bad), "--out", str(tmp_path / "o")]) == 2
-    assert "data.train.root: nowhere does not exist" in capsys.readouterr().err
+    assert "data.train.root: nowhere is not a folder. Generate it with `mtl-edge data synth" in capsys.readouterr().err
 
 
 def test_wrong_checkpoint_is_refused_clearly(tmp_path, capsys):
