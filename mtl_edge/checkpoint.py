@@ -25,6 +25,12 @@ class CheckpointError(ValueError):
     """A file that is not a readable mtl-edge checkpoint of this version."""
 
 
+def _write(payload: dict[str, Any], path: str | Path) -> None:
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def save_checkpoint(
     path: str | Path,
     *,
@@ -48,9 +54,7 @@ def save_checkpoint(
     }
     if train_state is not None:
         payload["train_state"] = train_state
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    _write(payload, path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -89,6 +93,4 @@ def strip(src: str | Path, dst: str | Path) -> None:
     """Copy a checkpoint without its training state (optimizer, raw weights): the shippable form."""
     data = load_checkpoint(src)
     data.pop("train_state", None)
-    buf = io.BytesIO()
-    torch.save(data, buf)
-    atomic_write_bytes(dst, buf.getvalue())
+    _write(data, dst)

@@ -168,8 +168,9 @@ def train(
     train_root = prepare_split(recipe.data.train, "train", progress and main) if main else None
     val_root = prepare_split(recipe.data.val, "val", progress and main) if main else None
     if world > 1:
-        dist.barrier()
-        train_root = prepare_split(recipe.data.train, "train", False)
+        dist.barrier()  # rank 0 has generated the data; the others only locate it
+        if not main:
+            train_root = prepare_split(recipe.data.train, "train", False)
     imgsz = tuple(recipe.data.imgsz)
     if recipe.data.cache:
         base = make_dataset(recipe.data.train, train_root, build_transforms(imgsz, train=False))

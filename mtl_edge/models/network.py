@@ -20,6 +20,20 @@ MEAN = (0.45, 0.45, 0.45)
 STD = (0.25, 0.25, 0.25)
 
 
+def pyramid(backbone: nn.Module, neck: nn.Module, x: Tensor) -> dict[str, Tensor]:
+    """Backbone maps c2..c5 (strides 4..32) and neck maps p3..p5 (strides 8..32), by name."""
+    c = backbone(x)
+    p = neck(c)
+    return {"c2": c[0], "c3": c[1], "c4": c[2], "c5": c[3], "p3": p[0], "p4": p[1], "p5": p[2]}
+
+
+def _normalization(device: torch.device | None = None) -> tuple[Tensor, Tensor]:
+    """(scale, shift) [1,3,1,1] such that x * scale + shift == (x / 255 - MEAN) / STD."""
+    scale = torch.tensor([1.0 / (255.0 * s) for s in STD], device=device).view(1, 3, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(MEAN, STD)], device=device).view(1, 3, 1, 1)
+    return scale, shift
+
+
 class MultiTaskNet(nn.Module):
     """Shared backbone and neck, one head per task."""
 
@@ -30,10 +44,7 @@ class MultiTaskNet(nn.Module):
         self.heads = nn.ModuleDict(heads)
 
     def features(self, x: Tensor) -> dict[str, Tensor]:
-        """Backbone maps c2..c5 (strides 4..32) and neck maps p3..p5 (strides 8..32)."""
-        c = self.backbone(x)
-        p = self.neck(c)
-        return {"c2": c[0], "c3": c[1], "c4": c[2], "c5": c[3], "p3": p[0], "p4": p[1], "p5": p[2]}
+        return pyramid(self.backbone, self.neck, x)
 
     def forward(self, x: Tensor) -> dict[str, dict[str, Tensor]]:
         feats = self.features(x)
@@ -45,8 +56,7 @@ class Preprocess(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        scale = torch.tensor([1.0 / (255.0 * s) for s in STD]).view(1, 3, 1, 1)
-        shift = torch.tensor([-m / s for m, s in zip(MEAN, STD)]).view(1, 3, 1, 1)
+        scale, shift = _normalization()
         self.register_buffer("scale", scale, persistent=False)
         self.register_buffer("shift", shift, persistent=False)
 
@@ -56,8 +66,7 @@ class Preprocess(nn.Module):
 
 def normalize(images_nchw_uint8: Tensor) -> Tensor:
     """The training-side twin of Preprocess, for uint8 [B,3,H,W] batches."""
-    scale = torch.tensor([1.0 / (255.0 * s) for s in STD], device=images_nchw_uint8.device).view(1, 3, 1, 1)
-    shift = torch.tensor([-m / s for m, s in zip(MEAN, STD)], device=images_nchw_uint8.device).view(1, 3, 1, 1)
+    scale, shift = _normalization(images_nchw_uint8.device)
     return images_nchw_uint8.to(torch.float32) * scale + shift
 
 
@@ -96,9 +105,7 @@ class DeployModel(nn.Module):
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         x = self.preprocess(images).to(self.compute_dtype)
-        c = self.backbone(x)
-        p = self.neck(c)
-        feats = {"c2": c[0], "c3": c[1], "c4": c[2], "c5": c[3], "p3": p[0], "p4": p[1], "p5": p[2]}
+        feats = pyramid(self.backbone, self.neck, x)
         outputs = []
         for head in self.heads.values():
             result = head(feats)

@@ -70,9 +70,16 @@ class LanesHead(Head):
         self.exist = nn.Conv2d(c, cfg.slots, 1)
         self.aux = nn.Conv2d(c, 1, 1) if cfg.aux_mask else None
         nn.init.constant_(self.exist.bias, -2.0)
+        self._row_matrices: dict[tuple[int, int, str], Tensor] = {}
 
     def _row_matrix(self, feat_h: int, input_h: int, device: torch.device) -> Tensor:
-        """[R, feat_h] linear-interpolation weights that sample feature rows at the row anchors."""
+        """[R, feat_h] linear-interpolation weights that sample feature rows at the row anchors (cached per shape)."""
+        key = (feat_h, input_h, str(device))
+        if key not in self._row_matrices:
+            self._row_matrices[key] = self._build_row_matrix(feat_h, input_h).to(device)
+        return self._row_matrices[key]
+
+    def _build_row_matrix(self, feat_h: int, input_h: int) -> Tensor:
         ys = row_positions(self.cfg, input_h) / self.stride - 0.5  # feature-row coordinates
         ys = np.clip(ys, 0, feat_h - 1)
         lo = np.floor(ys).astype(int)
@@ -81,7 +88,7 @@ class LanesHead(Head):
         m = np.zeros((len(ys), feat_h), np.float32)
         m[np.arange(len(ys)), lo] += 1 - frac
         m[np.arange(len(ys)), hi] += frac
-        return torch.from_numpy(m).to(device)
+        return torch.from_numpy(m)
 
     def forward(self, feats: dict[str, Tensor]) -> dict[str, Tensor]:
         p3 = feats["p3"]
