@@ -314,15 +314,16 @@ def _object_labels(canvas: Canvas, drawn: list) -> list[ObjectLabel]:
         clipped = clip_box(box, cam.width, cam.height)
         if clipped[2] - clipped[0] < 1 or clipped[3] - clipped[1] < 1:
             continue
-        full_px = int(full.sum())
-        visible_px = int((canvas.ids[y0:y1, x0:x1][full] == object_id).sum())
+        visible = (canvas.ids[y0:y1, x0:x1] == object_id) & full
+        full_px, visible_px = int(full.sum()), int(visible.sum())
         hidden = 1.0 - visible_px / full_px if full_px else 1.0
         truncated = bool(np.abs(clipped - box).max() > 0.5)
-        ignore = bool(clipped[3] - clipped[1] < min_h or hidden > MAX_HIDDEN)
+        modal = _visible_box(clipped, visible, x0, y0) if visible_px else clipped
+        ignore = bool(modal[3] - modal[1] < min_h or hidden > MAX_HIDDEN)
         labels.append(
             ObjectLabel(
                 category=category,
-                box=Box2D(*map(float, clipped)),
+                box=Box2D(*map(float, modal)),
                 sign_type=sign_type,
                 occluded=hidden >= OCCLUDED_FROM,
                 truncated=truncated,
@@ -331,3 +332,15 @@ def _object_labels(canvas: Canvas, drawn: list) -> list[ObjectLabel]:
             )
         )
     return labels
+
+
+def _visible_box(clipped: np.ndarray, visible: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    """The box of what can be seen: the clipped full box cut down to the visible pixels' extent.
+
+    Labels are modal, as in BDD100K: a car half behind a truck is boxed around its visible
+    half. Unoccluded sides keep the sub-pixel extent of the projected geometry.
+    """
+    ys, xs = np.nonzero(visible)
+    extent = np.array([x0 + xs.min(), y0 + ys.min(), x0 + xs.max() + 1, y0 + ys.max() + 1], np.float64)
+    box = np.where(np.abs(extent - clipped) <= 1.0, clipped, extent)  # a side within a pixel is unoccluded
+    return box if box[2] > box[0] and box[3] > box[1] else extent  # sliver objects: the pixels decide

@@ -81,7 +81,9 @@ def _draw(name: str, s: int) -> np.ndarray:
         cv2.circle(img, (int(c[0]), int(c[1])), int(r), RED + (255,), -1)
         cv2.circle(img, (int(c[0]), int(c[1])), int(r * 0.76), WHITE + (255,), -1)
         digits = name.rsplit("_", 1)[1]
-        _centred_text(img, digits, (0.95 if len(digits) == 3 else 0.8) * r * 1.2, c[1], BLACK, 0.13)
+        # Digits as large as the white disc allows (as on Vienna-convention signs): at
+        # dash-cam distances they are the only cue that tells one speed limit from another.
+        _centred_text(img, digits, (1.3 if len(digits) == 3 else 1.14) * r, c[1], BLACK, 0.15)
     else:
         raise KeyError(f"no sprite for sign class {name!r}; known: {', '.join(SIGN_CLASSES)}")
     return img

@@ -32,7 +32,7 @@ from .render import render
 from .scene import sample_scene
 
 #: Bumped when the same seed would render a different scene.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 JPEG_QUALITY = 92
 
 

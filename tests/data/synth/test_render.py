@@ -127,6 +127,22 @@ def test_hidden_fraction_flags_match_an_independent_pixel_count(road_scene):
     assert seen == {"ignored", "occluded", "clear"}
 
 
+def test_occluded_objects_are_boxed_around_what_is_visible(road_scene):
+    """Modal boxes: a car partly behind another is boxed around its visible part, not its hidden part."""
+    lane = road_scene.ego_offset
+    front = vehicle("car", 15.0, lane, 1)
+    back = vehicle("car", 40.0, lane + 3.0, 2, colour=(30, 40, 200))
+    both = clean(road_scene, vehicles=[front, back])
+    label = min(render(both).frame.objects, key=lambda o: o.box.height)
+    alone = render(clean(road_scene, vehicles=[back])).frame.objects[0]
+    assert label.occluded and not label.ignore
+    # Independent check: the pixels the back car changes (its visible part, plus its ground shadow).
+    ys, xs = np.nonzero(_silhouette_px(both, clean(road_scene, vehicles=[front])))
+    assert xs.min() - 1 <= label.box.x1 and label.box.x2 <= xs.max() + 2
+    assert ys.min() - 1 <= label.box.y1 and label.box.y2 <= ys.max() + 2
+    assert label.box.width < alone.box.width - 5  # narrower than the full (amodal) box of the same car
+
+
 def test_small_far_objects_are_ignored_not_dropped(road_scene):
     lane = road_scene.road.lane_centre(0)
     near, far = vehicle("car", 20.0, lane, 1), vehicle("car", 170.0, lane + 3.5 * 0, 2)
