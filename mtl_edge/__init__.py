@@ -1,3 +1,14 @@
-"""mtl-edge: multi-task driving perception (lanes, vehicles, signs, drivable area) for the edge."""
+"""mtl-edge: multi-task driving perception (lanes, vehicles, signs, drivable area) for the edge.
+
+``mtl_edge.export(ckpt, out, precision=...)`` exports a checkpoint (see :mod:`mtl_edge.export`).
+"""
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # lazy: importing mtl_edge stays cheap
+    if name == "export":
+        import importlib
+
+        return importlib.import_module("mtl_edge.export")
+    raise AttributeError(f"module 'mtl_edge' has no attribute {name!r}")

@@ -82,7 +82,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export.exporter import export
 
-    report = export(args.checkpoint, args.out, precision=args.precision, imgsz=args.imgsz, batch=args.batch)
+    report = export(
+        args.checkpoint,
+        args.out,
+        precision=args.precision,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        calib=args.calib,
+        calib_images=args.calib_images,
+        keep=args.keep,
+        int8_target=args.int8_target,
+        val=args.val,
+        val_images=args.val_images,
+        engine=args.engine,
+        workspace=args.workspace,
+        timing_cache=args.timing_cache,
+        dla_core=args.dla_core,
+    )
     print(report.summary())
     return 0
 
@@ -194,17 +210,44 @@ def build_parser() -> argparse.ArgumentParser:
     ex = _command(
         sub,
         "export",
-        "checkpoint -> one fused ONNX graph",
+        "checkpoint -> one fused ONNX graph (fp32/fp16/int8) -> TensorRT engine",
         "Export a checkpoint to ONNX: uint8 NHWC frames in, every head's decoded outputs out (<head>.<field>), "
         "nodes named after their modules, model metadata embedded, checked with onnx.checker (full_check) and "
-        "against TensorRT 10/11's operator rules. This release writes FP32 graphs; FP16, INT8 and the TensorRT "
-        "engine are not available yet.",
+        "against TensorRT 10/11's operator rules. fp16 converts the trunk and head towers to float16 (I/O and "
+        "decode stay float32); int8 inserts symmetric Q/DQ (per-channel weights) calibrated on --calib frames, "
+        "caching the ranges. The written file is then evaluated through ONNX Runtime on validation images and "
+        "compared per head with the FP32 graph. --engine also builds a TensorRT engine (needs TensorRT and an "
+        "NVIDIA GPU).",
     )
     ex.add_argument("checkpoint", type=Path)
     ex.add_argument("--out", type=Path, required=True, help="the .onnx file to write (atomically)")
-    ex.add_argument("--precision", choices=["fp32"], default="fp32", help="graph precision")
+    ex.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32", help="graph precision")
     ex.add_argument("--imgsz", type=_hw, default=None, metavar="HxW", help="input size (default: the recipe's)")
     ex.add_argument("--batch", default="1", help="fixed batch size of the graph")
+    ex.add_argument("--calib", type=Path, default=None, help="int8: folder of calibration frames (default: recipe's)")
+    ex.add_argument("--calib-images", type=int, default=200, metavar="N", help="int8: frames used to calibrate")
+    ex.add_argument(
+        "--keep",
+        action="append",
+        default=None,
+        metavar="HEAD[=fp16|fp32]",
+        help="keep a head (its tower and decode) at higher precision; repeatable (default precision: fp32)",
+    )
+    ex.add_argument(
+        "--int8-target",
+        choices=["tensorrt", "cpu"],
+        default="tensorrt",
+        help="int8 flavour: 'tensorrt' (symmetric, zero point 0: builds on TensorRT and runs on ONNX Runtime) or "
+        "'cpu' (uint8 activations: fastest on ONNX Runtime x86, rejected by TensorRT)",
+    )
+    ex.add_argument(
+        "--val", type=Path, default=None, help="validation folder for the accuracy check (default: the recipe's)"
+    )
+    ex.add_argument("--val-images", type=int, default=300, metavar="N", help="images for the accuracy check; 0 skips")
+    ex.add_argument("--engine", type=Path, default=None, help="also build this TensorRT engine from the ONNX file")
+    ex.add_argument("--workspace", type=float, default=None, metavar="GB", help="TensorRT workspace limit")
+    ex.add_argument("--timing-cache", type=Path, default=None, help="TensorRT timing cache file (read and updated)")
+    ex.add_argument("--dla-core", type=int, default=None, metavar="N", help="build for this DLA core, GPU fallback on")
     ex.set_defaults(func=cmd_export)
 
     info = _command(
@@ -219,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _engine_errors() -> type[Exception]:
+    from .export.tensorrt import EngineBuildError
+
+    return EngineBuildError
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = build_parser().parse_args(argv)
@@ -227,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished files are kept and a re-run resumes", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as e:  # our errors say what to fix; no traceback for them
+    except (ValueError, OSError, _engine_errors()) as e:  # our errors say what to fix; no traceback for them
         print(f"mtl-edge: error: {e}", file=sys.stderr)
         return 2
 

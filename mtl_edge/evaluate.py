@@ -9,7 +9,7 @@ score threshold; drivable: mIoU (background vs drivable, as YOLOP reports it) an
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,17 +118,39 @@ def evaluate(
     batch: int = 8,
     progress: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Evaluate ``net`` on the first ``n_images`` of a dataset folder (synth / BDD100K layout)."""
+    """Evaluate ``net`` (eager PyTorch) on the first ``n_images`` of a dataset folder."""
+    deploy = DeployModel(copy.deepcopy(net)).eval()
+
+    def infer(images: np.ndarray) -> dict[str, np.ndarray]:
+        out = deploy.as_dict(deploy(torch.from_numpy(images)))
+        return {k: v.numpy() for k, v in out.items()}
+
+    heads = head_metadata(net, input_hw)
+    return evaluate_outputs(infer, heads, root, input_hw, n_images, score_threshold, batch, progress)
+
+
+def evaluate_outputs(
+    infer: Callable[[np.ndarray], Mapping[str, np.ndarray]],
+    heads: Mapping[str, Any],
+    root: str | Path,
+    input_hw: tuple[int, int],
+    n_images: int | None = None,
+    score_threshold: float = 0.3,
+    batch: int = 8,
+    progress: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Evaluate any backend: ``infer`` maps letterboxed uint8 [B,H,W,3] frames to engine outputs.
+
+    ``heads`` is the model metadata's head section (class names, lane rows...).
+    """
+    from tqdm import tqdm
+
     from mtl_edge.data.dataset import read_image
 
     root = Path(root)
     frames = read_frames(root / "labels.json")[: n_images or None]
-    deploy = DeployModel(copy.deepcopy(net)).eval()
-    meta = head_metadata(net, input_hw)
     evaluator: Evaluator | None = None
     thresholds = Thresholds(vehicles=0.0, signs=0.0, lanes=0.5)  # AP needs every detection
-    from tqdm import tqdm
-
     for start in tqdm(range(0, len(frames), batch), disable=not progress, desc="eval", unit=" batches"):
         chunk = frames[start : start + batch]
         images, params, sizes = [], [], []
@@ -137,16 +159,31 @@ def evaluate(
             boxed, p = letterbox_image(img, input_hw)
             images.append(boxed), params.append(p), sizes.append(img.shape[:2])
         if evaluator is None:
-            evaluator = Evaluator(list(net.heads), sizes[0], score_threshold)
-        out = deploy.as_dict(deploy(torch.from_numpy(np.stack(images))))
-        out = {k: v.numpy() for k, v in out.items()}
+            evaluator = Evaluator(list(heads), sizes[0], score_threshold)
+        out = infer(np.stack(images))
         for i, f in enumerate(chunk):
-            result = to_frame_result(out, meta, params[i], sizes[i], input_hw, thresholds=thresholds, batch_index=i)
+            result = to_frame_result(out, heads, params[i], sizes[i], input_hw, thresholds=thresholds, batch_index=i)
             mask_path = root / "drivable" / f"{Path(f.name).stem}.png"
             evaluator.update(result, f, read_drivable_mask(mask_path) if mask_path.exists() else None)
     if evaluator is None:
         raise ValueError(f"{root}: no frames to evaluate")
     return evaluator.compute()
+
+
+def compare_table(results: Mapping[str, dict[str, dict[str, Any]]], reference: str = "fp32") -> str:
+    """One row per head: each variant's headline metric and its change from ``reference``, in points."""
+    ref = results[reference]
+    rows = []
+    for head, m in ref.items():
+        key = MAIN_METRIC[head]
+        row: dict[str, Any] = {"head": head, "metric": key, reference: m[key]}
+        for name, res in results.items():
+            if name != reference:
+                row[name] = res[head][key]
+                row[f"{name} change (pts)"] = f"{100 * (res[head][key] - m[key]):+.2f}"
+        rows.append(row)
+    first = ["head", "metric", reference]
+    return format_table(rows, first + [c for c in (rows[0] if rows else {}) if c not in first])
 
 
 def print_summary(results: dict[str, dict[str, Any]]) -> str:

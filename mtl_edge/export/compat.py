@@ -72,6 +72,10 @@ def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
             for attr in node.attribute:
                 if attr.name == "value":
                     values[node.output[0]] = numpy_helper.to_array(attr.t)
+        elif node.op_type == "DequantizeLinear" and node.input[0] in values:
+            # Q/DQ weights: TensorRT folds DQ(constant) into the layer. The stored (quantized)
+            # array stands in for the value: the rules only need to know it is constant.
+            values[node.output[0]] = values[node.input[0]]
     return values
 
 

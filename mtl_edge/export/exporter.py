@@ -1,23 +1,31 @@
-"""``mtl-edge export`` / ``mtl_edge.export.export``: checkpoint -> checked ONNX file.
+"""``mtl-edge export`` / ``mtl_edge.export(...)``: checkpoint -> checked ONNX (fp32/fp16/int8) -> engine.
 
-This release exports FP32 graphs. FP16, INT8 (explicit Q/DQ) and the TensorRT engine
-build are tracked in the export issue and are not available yet; the options are
-refused with that message rather than silently ignored.
+Every export ends by evaluating the written file through ONNX Runtime on validation
+images, next to the FP32 graph, so the cost of a precision is known per head before
+anyone touches a GPU.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import onnx
 
 from mtl_edge.export.compat import require_compatible
 from mtl_edge.export.onnx import export_graph, file_sha256, finalize, model_metadata, save, simplify
+from mtl_edge.export.precision import check_keep, quantize_int8, to_float16
+
+PRECISIONS = ("fp32", "fp16", "int8")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 @dataclass
 class ExportReport:
-    """What an export produced."""
+    """What an export produced, and what it measured."""
 
     onnx: Path
     precision: str
@@ -29,13 +37,33 @@ class ExportReport:
     size_bytes: int
     seconds: float
     checks: list[str] = field(default_factory=list)
+    keep: dict[str, str] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    accuracy: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # variant -> head -> metrics
+    accuracy_table: str = ""
+    val_images: int = 0
+    engine: Any = None  # an EngineBuildReport when --engine was given
 
     def summary(self) -> str:
-        return (
+        lines = [
             f"{self.onnx}: {self.precision}, input uint8 [{self.batch},{self.input_hw[0]},{self.input_hw[1]},3], "
             f"{len(self.outputs)} outputs, {self.nodes} nodes, {self.size_bytes / 1e6:.2f} MB, simplified with "
             f"{self.simplifier}, {self.seconds:.1f} s; checks: {', '.join(self.checks)}"
-        )
+        ]
+        if self.keep:
+            lines.append("kept: " + ", ".join(f"{h}={p}" for h, p in self.keep.items()))
+        if self.calibration:
+            c = self.calibration
+            lines.append(
+                f"calibration: {c['images']} images from {c['source']}, {c['target']} target, "
+                f"ranges {'reused from' if c['reused'] else 'cached in'} {c['cache']}"
+            )
+        if self.accuracy_table:
+            lines.append(f"accuracy through ONNX Runtime on {self.val_images} validation images:")
+            lines.append(self.accuracy_table)
+        if self.engine is not None:
+            lines.append(self.engine.summary())
+        return "\n".join(lines)
 
 
 def parse_batch(value: int | str) -> int:
@@ -63,49 +91,195 @@ def check_imgsz(imgsz: tuple[int, int]) -> tuple[int, int]:
     return h, w
 
 
+def parse_keep(items: list[str] | dict[str, str] | None, precision: str, heads: list[str]) -> dict[str, str]:
+    """``["signs=fp32", "lanes"]`` -> {"signs": "fp32", "lanes": "fp32"}, validated against the model."""
+    if not items:
+        return {}
+    if precision == "fp32":
+        raise ValueError("--keep applies to fp16 and int8 exports; an fp32 graph is already at full precision.")
+    pairs = dict(items) if isinstance(items, dict) else dict((s.split("=", 1) + ["fp32"])[:2] for s in items)
+    check_keep(list(pairs), heads)
+    for head, p in pairs.items():
+        allowed = ("fp32",) if precision == "fp16" else ("fp16", "fp32")
+        if p not in allowed:
+            raise ValueError(f"--keep {head}={p}: in a {precision} export a head can be kept at {'/'.join(allowed)}.")
+    return pairs
+
+
+def calibration_images(source: Path, n: int) -> list[Path]:
+    """``n`` images spread evenly over a folder (searched recursively, sorted: deterministic)."""
+    if not source.is_dir():
+        raise ValueError(f"--calib {source}: no such folder. Point it at a folder of frames from your cameras.")
+    found = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not found:
+        raise ValueError(
+            f"--calib {source}: no images (.jpg/.png/.bmp) in it. INT8 calibration needs a few hundred frames "
+            "like the ones the model will see; point --calib at such a folder."
+        )
+    if n < 1:
+        raise ValueError(f"--calib-images must be at least 1, got {n}")
+    step = max(len(found) / n, 1.0)
+    return [found[int(i * step)] for i in range(min(n, len(found)))]
+
+
+def _split_root(split: Any, role: str) -> Path | None:
+    from mtl_edge.train import prepare_split
+
+    return prepare_split(split, role, progress=True)
+
+
+def _evaluate_file(path: Path, root: Path, n_images: int) -> dict[str, dict[str, Any]]:
+    from mtl_edge.evaluate import evaluate_outputs
+    from mtl_edge.runtime.ort_backend import OrtBackend
+
+    with OrtBackend(path) as backend:
+        step = backend.batch if isinstance(backend.batch, int) else 8
+        return evaluate_outputs(backend.infer, backend.heads, root, backend.input_hw, n_images, batch=step)
+
+
 def export(
     checkpoint: str | Path,
     out: str | Path,
     precision: str = "fp32",
     imgsz: tuple[int, int] | None = None,
     batch: int | str = 1,
+    calib: str | Path | None = None,
+    calib_images: int = 200,
+    keep: list[str] | dict[str, str] | None = None,
+    int8_target: str = "tensorrt",
+    val: str | Path | None = None,
+    val_images: int = 300,
+    engine: str | Path | None = None,
+    workspace: float | None = None,
+    timing_cache: str | Path | None = None,
+    dla_core: int | None = None,
+    cache_dir: str | Path | None = None,
 ) -> ExportReport:
-    """Export a checkpoint to a checked, simplified ONNX file with metadata; returns a report."""
+    """Export a checkpoint to a checked ONNX file (and optionally a TensorRT engine); returns a report.
+
+    ``val_images=0`` skips the accuracy check. ``int8_target="cpu"`` writes the graph
+    ONNX Runtime runs fastest on x86 (uint8 activations with zero points), which
+    TensorRT cannot build.
+    """
     from mtl_edge.config import recipe_from_dict
     from mtl_edge.train import load_model
 
-    if precision != "fp32":
-        raise ValueError(
-            f"precision {precision!r} is not available in this release (FP32 only); FP16 and INT8 "
-            "export are tracked in the export issue."
-        )
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if engine is not None and precision == "int8" and int8_target == "cpu":
+        raise ValueError("--engine needs the TensorRT INT8 graph: drop --int8-target cpu (that is for ONNX Runtime).")
     start = time.perf_counter()
     batch = parse_batch(batch)
+    out = Path(out)
     net, ckpt = load_model(checkpoint)
     recipe = recipe_from_dict(ckpt["recipe"], where=f"{checkpoint} (recipe)")
     input_hw = check_imgsz(imgsz or tuple(recipe.data.imgsz))
-    graph = export_graph(net, input_hw, batch)
-    graph, tool = simplify(graph)
-    meta = model_metadata(
-        net,
-        input_hw,
-        precision,
-        file_sha256(checkpoint),
-        batch,
-        {"recipe": recipe.name, "classes": ckpt.get("classes", {})},
-    )
-    graph = finalize(graph, meta)
-    require_compatible(graph)
-    save(graph, out)
-    return ExportReport(
-        onnx=Path(out),
+    kept = parse_keep(keep, precision, list(net.heads))
+    images = None
+    if precision == "int8":
+        source = Path(calib) if calib is not None else _calibration_default(recipe)
+        images = calibration_images(source, calib_images)
+
+    graph, tool = simplify(export_graph(net, input_hw, batch))
+    base_meta = {"recipe": recipe.name, "classes": ckpt.get("classes", {})}
+    ckpt_sha = file_sha256(checkpoint)
+    fp32 = finalize(graph, model_metadata(net, input_hw, "fp32", ckpt_sha, batch, base_meta))
+    calibration: dict[str, Any] = {}
+    if precision == "fp32":
+        model = fp32
+    elif precision == "fp16":
+        model = to_float16(fp32, keep=[h for h, p in kept.items() if p == "fp32"])
+    else:
+        cache = Path(cache_dir) if cache_dir else default_cache_dir()
+        model, reused = quantize_int8(fp32, images, input_hw, batch, cache, keep=list(kept), target=int8_target)
+        half_heads = [h for h, p in kept.items() if p == "fp16"]
+        if half_heads:
+            model = to_float16(model, only_heads=half_heads)
+        calibration = {
+            "images": len(images),
+            "source": str(source),
+            "target": int8_target,
+            "cache": str(cache),
+            "reused": reused,
+        }
+    extra = {**base_meta, "keep": kept, **({"int8_target": int8_target} if precision == "int8" else {})}
+    model = finalize(model, model_metadata(net, input_hw, precision, ckpt_sha, batch, extra))
+    checks = ["onnx.checker full_check"]
+    if precision == "int8" and int8_target == "cpu":
+        checks.append("TensorRT check skipped: CPU INT8 graph (uint8 zero points), for ONNX Runtime only")
+    else:
+        require_compatible(model)
+        checks.append("TensorRT 10/11 compatibility")
+    save(model, out)
+
+    report = ExportReport(
+        onnx=out,
         precision=precision,
         input_hw=input_hw,
         batch=batch,
-        outputs=[o.name for o in graph.graph.output],
+        outputs=[o.name for o in model.graph.output],
         simplifier=tool,
-        nodes=len(graph.graph.node),
-        size_bytes=Path(out).stat().st_size,
-        seconds=time.perf_counter() - start,
-        checks=["onnx.checker full_check", "TensorRT 10/11 compatibility"],
+        nodes=len(model.graph.node),
+        size_bytes=out.stat().st_size,
+        seconds=0.0,
+        checks=checks,
+        keep=kept,
+        calibration=calibration,
     )
+    if val_images:
+        _measure_accuracy(report, fp32, val, recipe, val_images)
+    if engine is not None:
+        from mtl_edge.export.tensorrt import build_engine
+
+        report.engine = build_engine(
+            out,
+            engine,
+            workspace_gb=workspace,
+            timing_cache=timing_cache,
+            dla_core=dla_core,
+            model_metadata=model_metadata(net, input_hw, precision, ckpt_sha, batch, extra),
+            rebuild_hint=f"mtl-edge export {checkpoint} --out {out} --precision {precision} --engine {engine}",
+        )
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _calibration_default(recipe: Any) -> Path:
+    root = _split_root(recipe.data.train, "train")
+    if root is None:
+        raise ValueError("the recipe's training split has no dataset folder; give calibration frames with --calib DIR.")
+    return root / "images"
+
+
+def default_cache_dir() -> Path:
+    """Where calibration ranges are cached ($XDG_CACHE_HOME/mtl-edge/calibration)."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mtl-edge" / "calibration"
+
+
+def _measure_accuracy(report: ExportReport, fp32: onnx.ModelProto, val: Any, recipe: Any, n: int) -> None:
+    """Evaluate the written file (and the FP32 graph) through ONNX Runtime; fill the report's table."""
+    from mtl_edge.evaluate import compare_table
+
+    root = Path(val) if val is not None else _split_root(recipe.data.val, "val")
+    if root is None or not (root / "labels.json").is_file():
+        report.checks.append("accuracy not measured: no validation folder with labels.json (give --val DIR)")
+        return
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="mtl-edge-eval-") as tmp:
+        if report.precision != "fp32":
+            ref = Path(tmp) / "fp32.onnx"
+            save(fp32, ref)
+            results["fp32"] = _evaluate_file(ref, root, n)
+        results[report.precision] = _evaluate_file(report.onnx, root, n)
+    report.accuracy = results
+    report.val_images = min(n, _frame_count(root))
+    report.accuracy_table = compare_table(results)
+
+
+def _frame_count(root: Path) -> int:
+    from mtl_edge.data.formats import read_frames
+
+    return len(read_frames(root / "labels.json"))

@@ -33,11 +33,60 @@ def test_bad_inputs_fail_clearly_and_leave_nothing(tiny_run, tmp_path):
     broken.write_bytes((tiny_run / "best.pt").read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="truncated"):
         export(broken, out)
-    with pytest.raises(ValueError, match="FP32 only"):
-        export(tiny_run / "best.pt", out, precision="int8")
-    assert list(tmp_path.iterdir()) == [broken]  # no partial .onnx
+    empty = tmp_path / "no-images"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        export(tiny_run / "best.pt", out, precision="int8", calib=empty)
+    with pytest.raises(ValueError, match="no such head in this model; its heads are lanes"):
+        export(tiny_run / "best.pt", out, precision="fp16", keep=["wheels"])
+    with pytest.raises(ValueError, match="--keep applies to fp16 and int8"):
+        export(tiny_run / "best.pt", out, keep=["signs"])
+    assert sorted(tmp_path.iterdir()) == sorted([broken, empty])  # no partial .onnx
+
+
+def test_checkpoint_from_another_version_is_refused(tiny_run, tmp_path):
+    import torch
+
+    ckpt = torch.load(tiny_run / "best.pt", weights_only=True)
+    ckpt["format_version"] = 99
+    other = tmp_path / "other.pt"
+    torch.save(ckpt, other)
+    with pytest.raises(CheckpointError, match="99"):
+        export(other, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_int8_export_measures_every_head_against_fp32(tiny_run, tiny_data, tmp_path, monkeypatch):
+    import mtl_edge
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "m.int8.onnx"
+    report = mtl_edge.export(
+        tiny_run / "best.pt", out, precision="int8", calib=tiny_data[0], calib_images=4, keep=["lanes=fp16"]
+    )
+    assert read_metadata(out)["precision"] == "int8" and read_metadata(out)["keep"] == {"lanes": "fp16"}
+    assert set(report.accuracy) == {"fp32", "int8"} and report.val_images == 6
+    assert set(report.accuracy["int8"]) == {"lanes", "vehicles", "signs", "drivable"}
+    assert "int8 change (pts)" in report.accuracy_table and "mAP50" in report.accuracy_table
+    assert report.calibration["images"] == 4 and not report.calibration["reused"]
+    assert list((tmp_path / "cache").rglob("ranges-*.json"))
 
 
 def test_cli_export(tiny_run, tmp_path, capsys):
-    assert main(["export", str(tiny_run / "best.pt"), "--out", str(tmp_path / "m.onnx"), "--imgsz", "128x224"]) == 0
-    assert "simplified with onnx" in capsys.readouterr().out
+    args = ["export", str(tiny_run / "best.pt"), "--out", str(tmp_path / "m.onnx"), "--imgsz", "128x224"]
+    assert main([*args, "--precision", "fp16", "--val-images", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "simplified with onnx" in out and "fp16 change (pts)" in out and "on 3 validation images" in out
+
+
+def test_cli_engine_without_tensorrt_says_so(tiny_run, tmp_path, capsys):
+    try:
+        import tensorrt  # noqa: F401
+
+        pytest.skip("TensorRT is installed here; the build itself is tested in test_tensorrt.py")
+    except ImportError:
+        pass
+    args = ["export", str(tiny_run / "best.pt"), "--out", str(tmp_path / "m.onnx"), "--val-images", "0"]
+    assert main([*args, "--engine", str(tmp_path / "m.engine")]) == 2
+    assert "TensorRT is not installed" in capsys.readouterr().err
+    assert (tmp_path / "m.onnx").exists() and not (tmp_path / "m.engine").exists()

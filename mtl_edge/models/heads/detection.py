@@ -40,7 +40,7 @@ class DetectionConfig:
     stride: int = 8  # output stride: 8 reads p3; 4 adds the stride-4 backbone map (small objects)
     channels: int = 64  # width of the conv tower
     tower: int = 1  # 3x3 convs before the outputs
-    context: int = 0  # depthwise-separable 5x5 blocks after the tower: more receptive field, few FLOPs
+    context: int = 0  # depthwise-separable 3x3 blocks after the tower: more receptive field, few FLOPs
     top_k: int = 100  # detections kept per image after peak extraction
     gaussian: float = 0.54  # target Gaussian sigma = gaussian * box side / 6 (TTFNet's alpha/beta)
     heat_weight: float = 1.0
@@ -80,7 +80,7 @@ class DetectionHead(Head):
         layers = [ConvBNAct(first if i == 0 else c, c) for i in range(cfg.tower)]
         last = c if cfg.tower else first
         for _ in range(cfg.context):
-            layers += [ConvBNAct(last, last, k=5, groups=last), ConvBNAct(last, c, k=1)]
+            layers += [ConvBNAct(last, last, k=3, groups=last), ConvBNAct(last, c, k=1)]
             last = c
         self.tower = nn.Sequential(*layers)
         self.heat = nn.Conv2d(last, len(cfg.classes), 1)

@@ -60,7 +60,7 @@ def test_tiny_objects_still_get_a_target_cell():
 
 
 def test_context_blocks_are_depthwise_and_fold_exactly_for_deploy():
-    """``context`` adds depthwise 5x5 + pointwise blocks that widen the view and fold into plain convs."""
+    """``context`` adds depthwise 3x3 + pointwise blocks that widen the view and fold into plain convs."""
     import copy
 
     from mtl_edge.models.blocks import reparameterize_model
@@ -68,7 +68,7 @@ def test_context_blocks_are_depthwise_and_fold_exactly_for_deploy():
     cfg = DetectionConfig(classes=("a", "b"), stride=8, channels=8, top_k=5, context=2)
     head = DetectionHead(cfg, {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
     depthwise = [m for m in head.tower.modules() if isinstance(m, torch.nn.Conv2d) and m.groups == 8]
-    assert len(depthwise) == 2 and all(m.kernel_size == (5, 5) for m in depthwise)
+    assert len(depthwise) == 2 and all(m.kernel_size == (3, 3) for m in depthwise)
     head.train()
     for _ in range(3):  # move the BatchNorm statistics away from their defaults
         head({"p3": torch.randn(2, 16, 6, 10)})

@@ -1,0 +1,89 @@
+"""ONNX Runtime backend: one ``infer`` call runs the whole exported graph.
+
+CPU by default. With onnxruntime-gpu installed, ``providers="auto"`` prefers the
+TensorRT and CUDA execution providers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded, with how to fix it."""
+
+
+def _providers(choice: str | list[str]) -> list[str]:
+    import onnxruntime as ort
+
+    if isinstance(choice, list):
+        return choice
+    available = ort.get_available_providers()
+    if choice == "cpu":
+        return ["CPUExecutionProvider"]
+    preferred = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    return [p for p in preferred if p in available]
+
+
+class OrtBackend:
+    """Run an mtl-edge ONNX file: ``uint8 [B,H,W,3]`` frames in, ``{"<head>.<field>": array}`` out."""
+
+    name = "ort"
+
+    def __init__(self, path: str | Path, threads: int | None = None, providers: str | list[str] = "cpu") -> None:
+        import onnxruntime as ort
+
+        from mtl_edge.export.onnx import read_metadata
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelFileError(f"{self.path}: no such model file. Export one with `mtl-edge export CKPT --out FILE`.")
+        try:
+            self.metadata: dict[str, Any] = read_metadata(self.path)
+        except Exception as e:  # noqa: BLE001  (protobuf decode errors have many types)
+            raise ModelFileError(
+                f"{self.path}: not a readable mtl-edge ONNX file ({str(e)[:200]}). "
+                "Re-export it with `mtl-edge export CKPT --out FILE`."
+            ) from e
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(self.path), options, providers=_providers(providers))
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        inp = self.metadata["input"]
+        self.input_hw = (int(inp["height"]), int(inp["width"]))
+        self.batch = inp["batch"]  # an int, or "dynamic"
+
+    @property
+    def heads(self) -> dict[str, Any]:
+        return self.metadata["heads"]
+
+    def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """One call for a batch of letterboxed frames; a static-batch graph is fed in its own batch size."""
+        if images.dtype != np.uint8 or images.ndim != 4 or tuple(images.shape[1:3]) != self.input_hw:
+            raise ValueError(
+                f"expected uint8 [B,{self.input_hw[0]},{self.input_hw[1]},3] letterboxed frames, "
+                f"got {images.dtype} {list(images.shape)}"
+            )
+        step = images.shape[0] if self.batch == "dynamic" else int(self.batch)
+        if images.shape[0] % step:
+            raise ValueError(f"this graph takes batches of {step} frames; got {images.shape[0]}")
+        parts = [
+            self.session.run(self.output_names, {self.input_name: images[i : i + step]})
+            for i in range(0, images.shape[0], step)
+        ]
+        return {name: np.concatenate([p[k] for p in parts]) for k, name in enumerate(self.output_names)}
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]
+
+    def __enter__(self) -> OrtBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

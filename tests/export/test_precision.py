@@ -1,0 +1,105 @@
+"""FP16 and INT8 graphs: what changes precision, what stays float32, and the calibration cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, numpy_helper
+
+from mtl_edge.export.compat import CompatibilityError, require_compatible
+from mtl_edge.export.onnx import export_graph, finalize, model_metadata, simplify
+from mtl_edge.export.precision import head_of, is_decode, quantize_int8, to_float16
+from mtl_edge.train import load_model
+
+HW = (128, 224)
+
+
+@pytest.fixture(scope="module")
+def fp32(tiny_run):
+    net, _ = load_model(tiny_run / "best.pt")
+    graph, _ = simplify(export_graph(net, HW))
+    return finalize(graph, model_metadata(net, HW, "fp32", "ab" * 32, 1))
+
+
+@pytest.fixture(scope="module")
+def calib(tiny_data):
+    return sorted((tiny_data[0] / "images").glob("*.jpg"))[:4]
+
+
+def _run(model: onnx.ModelProto, images: np.ndarray) -> dict[str, np.ndarray]:
+    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in s.get_outputs()], s.run(None, {"images": images})))
+
+
+def _types(model: onnx.ModelProto) -> dict[str, int]:
+    inferred = onnx.shape_inference.infer_shapes(model)
+    vis = list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output)
+    return {v.name: v.type.tensor_type.elem_type for v in vis}
+
+
+def test_names_tell_decode_from_towers():
+    assert is_decode("heads.vehicles/TopK") and head_of("heads.vehicles/TopK") == "vehicles"
+    assert not is_decode("heads.signs/tower/0/conv/Conv") and head_of("backbone/stem/Conv") is None
+
+
+def test_fp16_converts_towers_and_keeps_io_decode_and_kept_heads_float32(fp32):
+    half = to_float16(fp32, keep=["lanes"])
+    onnx.checker.check_model(half, full_check=True)
+    require_compatible(half)
+    types = _types(half)
+    assert [types[o.name] for o in half.graph.output] == [types[o.name] for o in fp32.graph.output]
+    convs = [n for n in half.graph.node if n.op_type == "Conv"]
+    inits = {t.name: t.data_type for t in half.graph.initializer}
+    for n in convs:
+        want = TensorProto.FLOAT if head_of(n.name) == "lanes" else TensorProto.FLOAT16
+        assert inits[n.input[1]] == want, n.name
+    for n in half.graph.node:
+        if is_decode(n.name) or n.name.startswith(("preprocess/", "heads.lanes/")):
+            floats = [types.get(t) for t in n.input if types.get(t) in (TensorProto.FLOAT, TensorProto.FLOAT16)]
+            assert TensorProto.FLOAT16 not in floats, n.name  # decode and kept heads compute in float32
+
+
+def test_fp16_outputs_track_fp32(fp32, tiny_data):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (1, *HW, 3), dtype=np.uint8)
+    a, b = _run(fp32, images), _run(to_float16(fp32), images)
+    assert np.abs(a["lanes.score"] - b["lanes.score"]).max() < 2e-2
+    assert np.abs(np.sort(a["vehicles.scores"]) - np.sort(b["vehicles.scores"])).max() < 2e-2
+    assert (a["drivable.mask"] != b["drivable.mask"]).mean() < 0.02
+
+
+def _zero_points(model: onnx.ModelProto) -> list[np.ndarray]:
+    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    return [consts[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
+
+
+def test_int8_for_tensorrt_is_symmetric_per_channel_and_leaves_decode_alone(fp32, calib, tmp_path):
+    q, reused = quantize_int8(fp32, calib, HW, 1, tmp_path, keep=["signs"])
+    assert not reused and len(list(tmp_path.glob("ranges-*.json"))) == 1
+    require_compatible(finalize(q, {"precision": "int8"}))  # zero points 0, ops TensorRT parses
+    zps = _zero_points(q)
+    assert zps and all(z.dtype == np.int8 and not z.any() for z in zps)
+    consts = {t.name: numpy_helper.to_array(t) for t in q.graph.initializer}
+    weight_dq = [n for n in q.graph.node if n.op_type == "DequantizeLinear" and consts.get(n.input[0]) is not None]
+    per_channel = [n for n in weight_dq if consts[n.input[1]].size > 1 and consts[n.input[0]].dtype == np.int8]
+    assert per_channel  # conv weights stored as int8, one scale per output channel
+    dq_outputs = {n.output[0] for n in q.graph.node if n.op_type == "DequantizeLinear"}
+    for n in q.graph.node:
+        if is_decode(n.name) and n.op_type in ("Sigmoid", "Exp", "Softmax", "MaxPool", "ArgMax", "TopK"):
+            assert not dq_outputs.intersection(n.input), n.name  # logits reach the decode in float32
+        if n.op_type == "Conv" and head_of(n.name) == "signs":  # the kept head's weights stay float32
+            assert consts[n.input[1]].dtype == np.float32, n.name
+    assert all("/" in n.name for n in q.graph.node)  # quantizer's nodes adopted by an owner (profiling)
+    _, reused = quantize_int8(fp32, calib, HW, 1, tmp_path, keep=["signs"])
+    assert reused  # same graph and images: ranges from the cache
+
+
+def test_int8_for_cpu_uses_uint8_activations_that_tensorrt_rejects(fp32, calib, tmp_path):
+    q, _ = quantize_int8(fp32, calib, HW, 1, tmp_path, target="cpu")
+    assert any(z.dtype == np.uint8 for z in _zero_points(q))
+    with pytest.raises(CompatibilityError, match="zero point"):
+        require_compatible(finalize(q, {"precision": "int8"}))
+    images = np.random.default_rng(1).integers(0, 255, (1, *HW, 3), dtype=np.uint8)
+    assert set(_run(q, images)) == {o.name for o in fp32.graph.output}
