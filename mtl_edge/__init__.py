@@ -1,6 +1,7 @@
 """mtl-edge: multi-task driving perception (lanes, vehicles, signs, drivable area) for the edge.
 
-``mtl_edge.export(ckpt, out, precision=...)`` exports a checkpoint (see :mod:`mtl_edge.export`).
+``mtl_edge.export(ckpt, out, precision=...)`` exports a checkpoint (see :mod:`mtl_edge.export`);
+``mtl_edge.Runtime(model).stream(source)`` yields per-frame results (see :mod:`mtl_edge.runtime`).
 """
 
 __version__ = "0.1.0"
@@ -11,4 +12,8 @@ def __getattr__(name: str):  # lazy: importing mtl_edge stays cheap
         import importlib
 
         return importlib.import_module("mtl_edge.export")
+    if name == "Runtime":
+        from mtl_edge.runtime.api import Runtime
+
+        return Runtime
     raise AttributeError(f"module 'mtl_edge' has no attribute {name!r}")

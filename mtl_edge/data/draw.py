@@ -6,6 +6,8 @@ overlays; ``draw_frame`` composes them for one labelled frame.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -108,4 +110,21 @@ def draw_frame(image: np.ndarray, frame: FrameLabels, drivable: np.ndarray | Non
             draw_box(
                 out, (b.x1, b.y1, b.x2, b.y2), text, colour, thickness=1 if obj.category not in VEHICLE_CLASSES else 2
             )
+    return out
+
+
+def draw_result(image: np.ndarray, result: Any, hud: str | None = None) -> np.ndarray:
+    """A copy of the RGB ``image`` with a runtime FrameResult drawn on it, and an optional HUD line."""
+    out = image.copy()
+    if result.drivable is not None:
+        overlay_mask(out, result.drivable, DRIVABLE_COLOURS)
+    for lane in result.lanes:
+        draw_polyline(out, lane.points, (255, 255, 255), 2)
+    for det in result.signs:
+        draw_box(out, det.box, f"{det.label} {det.score:.2f}", SIGN_COLOUR, thickness=1)
+    for det in result.vehicles:
+        draw_box(out, det.box, f"{det.label} {det.score:.2f}", VEHICLE_COLOURS.get(det.label, OTHER_COLOUR))
+    if hud:
+        cv2.rectangle(out, (0, 0), (out.shape[1], 22), (0, 0, 0), -1)
+        cv2.putText(out, hud, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return out

@@ -1,1 +1,13 @@
 """Streaming inference: backends, sources, the pipeline and its results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:  # lazy: results-only users don't import the backends
+    if name == "Runtime":
+        from mtl_edge.runtime.api import Runtime
+
+        return Runtime
+    raise AttributeError(f"module 'mtl_edge.runtime' has no attribute {name!r}")

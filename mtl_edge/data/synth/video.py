@@ -11,32 +11,59 @@ from pathlib import Path
 import numpy as np
 
 
+class H264Writer:
+    """Push RGB uint8 frames into an H.264 mp4; the file appears (renamed from a temp file) on close.
+
+    A writer closed after an error (``close(ok=False)``), or never closed, leaves no
+    truncated video behind.
+    """
+
+    def __init__(self, path: str | Path, fps: float, crf: int = 20) -> None:
+        import av
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.mp4")
+        self._container = av.open(str(self._tmp), mode="w")
+        self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self.count = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        import av
+
+        if self.count == 0:
+            self._stream.height, self._stream.width = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
+        rgb = rgb[: self._stream.height, : self._stream.width]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        self._container.mux(self._stream.encode(frame))
+        self.count += 1
+
+    def close(self, ok: bool = True) -> None:
+        """Flush and publish the file (``ok``), or discard it."""
+        try:
+            if ok:
+                self._container.mux(self._stream.encode(None))
+            self._container.close()
+            if ok:
+                os.replace(self._tmp, self.path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self._tmp.unlink()
+
+
 def write_h264(path: str | Path, frames: Iterable[np.ndarray], fps: float, crf: int = 20) -> int:
     """Encode RGB uint8 frames to an H.264 mp4 at ``path``; returns the frame count.
 
     Writes to a temp file and renames it, so a killed run leaves no truncated video.
     """
-    import av
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
-    count = 0
+    writer = H264Writer(path, fps, crf)
     try:
-        with av.open(str(tmp), mode="w") as container:
-            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
-            for rgb in frames:
-                if count == 0:
-                    stream.height, stream.width = rgb.shape[:2]
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-                container.mux(stream.encode(frame))
-                count += 1
-            container.mux(stream.encode(None))
-        os.replace(tmp, path)
+        for rgb in frames:
+            writer.write(rgb)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        writer.close(ok=False)
         raise
-    return count
+    writer.close()
+    return writer.count

@@ -1,0 +1,56 @@
+"""The Python API: ``for r in mtl_edge.Runtime("model.onnx").stream("clip.mp4"): ...``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from mtl_edge.runtime.backends import open_backend
+from mtl_edge.runtime.pipeline import Pipeline
+from mtl_edge.runtime.results import FrameResult, Thresholds
+from mtl_edge.runtime.sinks import open_sink
+from mtl_edge.runtime.sources import open_source
+
+
+class Runtime:
+    """A loaded model (.onnx, .engine or checkpoint) that streams sources into results."""
+
+    def __init__(
+        self,
+        model: str | Path,
+        backend: str = "auto",
+        threads: int | None = None,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.backend = open_backend(model, backend, threads)
+        self.thresholds = thresholds or Thresholds()
+        self.last_stats: Any = None
+
+    def pipeline(
+        self,
+        source: str | Path | Any,
+        sinks: Sequence[str | Path] = (),
+        policy: str | None = None,
+        max_frames: int | None = None,
+        hud: bool = False,
+    ) -> Pipeline:
+        src = open_source(source) if isinstance(source, (str, Path)) else source
+        fps = 30.0
+        opened = [open_sink(s, fps) for s in sinks]
+        return Pipeline(self.backend, src, opened, policy, max_frames, hud, self.thresholds)
+
+    def stream(self, source: str | Path | Any, **options: Any) -> Iterator[FrameResult]:
+        """Yield one FrameResult per processed frame; ``options`` as for :meth:`pipeline`."""
+        pipe = self.pipeline(source, **options)
+        self.last_stats = pipe.stats
+        yield from pipe.results()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

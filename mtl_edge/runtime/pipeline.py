@@ -1,0 +1,222 @@
+"""The streaming loop: capture thread -> letterbox -> one backend call -> results -> sink thread.
+
+Files are processed frame by frame (policy ``all``). Live sources use ``latest``: the
+capture thread keeps only the newest frame, and stale ones are dropped and counted.
+Sinks run on their own thread behind a bounded queue, so a slow sink never stalls
+inference; under ``latest`` a sink that falls behind skips frames (counted), under
+``all`` it applies back-pressure so every frame is written.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mtl_edge.data.transforms import letterbox_image
+from mtl_edge.metrics import format_table
+from mtl_edge.runtime.results import FrameResult, Thresholds, to_frame_result
+
+_END = object()
+STAGES = ("capture", "preprocess", "infer", "postprocess", "sink")
+
+
+@dataclass
+class RunStats:
+    """Per-stage milliseconds and frame counts of one run."""
+
+    ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    frames: int = 0
+    dropped: int = 0  # stale live frames never inferred
+    sink_skipped: int = 0  # inferred frames a lagging sink did not get (latest policy)
+    corrupt: int = 0
+    wall_s: float = 0.0
+    network_s: float = 0.0  # time inside backend.infer only
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s else 0.0
+
+    def table(self) -> str:
+        rows = [
+            {
+                "stage": s,
+                "p50 ms": float(np.percentile(v, 50)),
+                "p99 ms": float(np.percentile(v, 99)),
+                "mean ms": float(np.mean(v)),
+                "n": len(v),
+            }
+            for s, v in self.ms.items()
+            if v
+        ]
+        return format_table(rows, floatfmt=".2f")
+
+    def summary(self) -> str:
+        return (
+            f"{self.frames} frames in {self.wall_s:.1f} s: {self.fps:.1f} FPS; dropped {self.dropped} stale, "
+            f"{self.corrupt} corrupt, {self.sink_skipped} not rendered\n{self.table()}"
+        )
+
+
+class Pipeline:
+    """Stream ``source`` through ``backend`` into ``sinks``; iterate :meth:`results` or call :meth:`run`."""
+
+    def __init__(
+        self,
+        backend: Any,
+        source: Any,
+        sinks: Sequence[Any] = (),
+        policy: str | None = None,
+        max_frames: int | None = None,
+        hud: bool = False,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.backend, self.source, self.sinks = backend, source, list(sinks)
+        self.policy = policy or ("latest" if source.live else "all")
+        if self.policy not in ("latest", "all"):
+            raise ValueError(f"--policy {self.policy!r}: choose latest or all")
+        self.max_frames, self.hud, self.thresholds = max_frames, hud, thresholds or Thresholds()
+        self.stats = RunStats()
+        self._frames: queue.Queue = queue.Queue(maxsize=1 if self.policy == "latest" else 4)
+        self._rendered: queue.Queue = queue.Queue(maxsize=16)
+        self._stop = threading.Event()
+        self._errors: list[BaseException] = []
+
+    # -- threads -------------------------------------------------------------------------
+    def _capture(self) -> None:
+        try:
+            frames = self.source.frames()
+            while not self._stop.is_set():
+                start = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                self.stats.ms["capture"].append((time.perf_counter() - start) * 1e3)
+                self._offer(self._frames, frame, latest=self.policy == "latest", on_drop="dropped")
+        except BaseException as e:  # noqa: BLE001  (re-raised in the consumer)
+            self._errors.append(e)
+        finally:
+            self._offer(self._frames, _END, latest=self.policy == "latest", on_drop="dropped")
+
+    def _offer(self, q: queue.Queue, item: Any, latest: bool, on_drop: str) -> None:
+        """Put ``item``; under ``latest`` replace a waiting item (counted) instead of blocking."""
+        while not self._stop.is_set() or item is _END:
+            if latest and item is not _END:  # the end marker waits: it never displaces the last frame
+                try:
+                    q.put_nowait(item)
+                    return
+                except queue.Full:
+                    try:
+                        old = q.get_nowait()
+                        if old is _END:  # never drop the end marker
+                            q.put_nowait(old)
+                            return
+                        setattr(self.stats, on_drop, getattr(self.stats, on_drop) + 1)
+                    except queue.Empty:
+                        pass
+            else:
+                try:
+                    q.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    if item is _END and self._stop.is_set():
+                        return
+
+    def _render(self) -> None:
+        while True:
+            item = self._rendered.get()
+            if item is _END:
+                return
+            image, result, hud = item
+            start = time.perf_counter()
+            try:
+                for sink in self.sinks:
+                    sink.write(image, result, hud)
+            except BaseException as e:  # noqa: BLE001
+                self._errors.append(e)
+                self._stop.set()
+                return
+            self.stats.ms["sink"].append((time.perf_counter() - start) * 1e3)
+
+    # -- main loop -----------------------------------------------------------------------
+    def results(self) -> Iterator[FrameResult]:
+        """Run the stream, yielding each frame's results in source-frame pixels."""
+        capture = threading.Thread(target=self._capture, name="mtl-edge-capture", daemon=True)
+        render = threading.Thread(target=self._render, name="mtl-edge-render", daemon=True)
+        capture.start()
+        if self.sinks:
+            render.start()
+        t0 = time.perf_counter()
+        ok = False
+        try:
+            while self.max_frames is None or self.stats.frames < self.max_frames:
+                frame = self._frames.get()
+                if frame is _END:
+                    break
+                result = self._infer(frame)
+                self.stats.frames += 1
+                if self.sinks:
+                    hud = self._hud() if self.hud else None
+                    self._offer(self._rendered, (frame.image, result, hud), self.policy == "latest", "sink_skipped")
+                yield result
+                if self._errors:
+                    break
+            ok = not self._errors
+        finally:
+            self._stop.set()
+            while capture.is_alive():  # unblock a capture thread waiting on a full queue
+                try:
+                    self._frames.get_nowait()
+                except queue.Empty:
+                    capture.join(0.05)
+            if self.sinks:
+                if render.is_alive():
+                    self._rendered.put(_END)  # the render thread drains the queue, so this returns
+                render.join()
+                for sink in self.sinks:
+                    sink.close(ok=True)  # what was written so far is kept (a clean, playable file)
+            self.stats.wall_s = time.perf_counter() - t0
+            self.stats.corrupt = getattr(self.source, "corrupt", 0)
+            self.source.close()
+        if self._errors and not ok:
+            raise self._errors[0]
+
+    def _infer(self, frame: Any) -> FrameResult:
+        t = time.perf_counter()
+        boxed, params = letterbox_image(frame.image, self.backend.input_hw)
+        t1 = time.perf_counter()
+        out = self.backend.infer(boxed[None])
+        t2 = time.perf_counter()
+        result = to_frame_result(
+            out,
+            self.backend.heads,
+            params,
+            frame.image.shape[:2],
+            self.backend.input_hw,
+            index=frame.index,
+            timestamp=frame.timestamp,
+            thresholds=self.thresholds,
+        )
+        t3 = time.perf_counter()
+        result.timings = {"preprocess": (t1 - t) * 1e3, "infer": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
+        for stage, ms in result.timings.items():
+            self.stats.ms[stage].append(ms)
+        self.stats.network_s += t2 - t1
+        return result
+
+    def _hud(self) -> str:
+        recent = self.stats.ms["infer"][-30:]
+        elapsed = sum(self.stats.ms["preprocess"][-30:]) + sum(recent) + sum(self.stats.ms["postprocess"][-30:])
+        fps = 1e3 * len(recent) / elapsed if elapsed else 0.0
+        return f"{fps:5.1f} FPS  infer {np.mean(recent):.1f} ms  frame {self.stats.frames}"
+
+    def run(self) -> RunStats:
+        """Consume the whole stream (or ``max_frames``); returns the statistics."""
+        for _ in self.results():
+            pass
+        return self.stats

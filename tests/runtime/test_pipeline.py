@@ -1,0 +1,117 @@
+"""The streaming loop on real files: every frame once, sinks, latest-policy drops, errors, backends agree."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from mtl_edge.runtime.api import Runtime
+from mtl_edge.runtime.backends import TorchBackend, open_backend
+from mtl_edge.runtime.ort_backend import ModelFileError
+from mtl_edge.runtime.pipeline import Pipeline
+from mtl_edge.runtime.sources import Frame, open_source
+
+from .conftest import HW, numbered_frames
+
+
+def test_file_source_processes_every_frame_once_into_sinks(tiny_onnx, clip, tmp_path):
+    video, jsonl = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    with Runtime(tiny_onnx) as rt:
+        results = list(rt.stream(clip, sinks=[video, jsonl], hud=True))
+        stats = rt.last_stats
+    assert [r.index for r in results] == list(range(24))
+    assert stats.frames == 24 and stats.dropped == 0 and stats.corrupt == 0
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [d["index"] for d in lines] == list(range(24)) and "infer" in lines[0]["timings_ms"]
+    assert len(list(open_source(video).frames())) == 24  # the annotated video decodes, frame for frame
+    assert all(0 <= p[0] <= 320 for r in results for ln in r.lanes for p in ln.points)  # source pixels
+    assert stats.ms["infer"] and np.percentile(stats.ms["infer"], 99) > 0
+
+
+def test_max_frames_and_image_folder_sink(tiny_onnx, clip, tmp_path):
+    with Runtime(tiny_onnx) as rt:
+        stats = rt.pipeline(clip, sinks=[tmp_path / "frames"], max_frames=5).run()
+    assert stats.frames == 5 and len(list((tmp_path / "frames").glob("*.jpg"))) == 5
+
+
+class _LiveSource:
+    """A camera stand-in: frames arrive every 2 ms whether or not anyone keeps up."""
+
+    live, corrupt = True, 0
+
+    def frames(self) -> Iterator[Frame]:
+        for i, img in enumerate(numbered_frames(40)):
+            time.sleep(0.002)
+            yield Frame(i, time.time(), img)
+
+    def close(self) -> None:
+        pass
+
+
+class _SlowBackend:
+    """A real backend made deliberately slow (30 ms per call)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.input_hw, self.heads = inner, "slow", inner.input_hw, inner.heads
+
+    def infer(self, images):
+        time.sleep(0.03)
+        return self.inner.infer(images)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_latest_policy_drops_stale_frames_under_a_slow_backend(tiny_onnx):
+    backend = _SlowBackend(open_backend(tiny_onnx))
+    pipe = Pipeline(backend, _LiveSource())
+    indices = [r.index for r in pipe.results()]
+    assert pipe.policy == "latest" and pipe.stats.dropped > 10
+    assert indices == sorted(set(indices)) and len(indices) + pipe.stats.dropped == 40  # none twice, none lost
+    assert indices[-1] == 39  # the end of the stream is never dropped behind a stale frame
+
+
+def test_all_policy_keeps_every_frame_under_a_slow_backend(tiny_onnx):
+    pipe = Pipeline(_SlowBackend(open_backend(tiny_onnx)), _LiveSource(), policy="all")
+    assert [r.index for r in pipe.results()] == list(range(40)) and pipe.stats.dropped == 0
+
+
+def test_wrong_model_files_are_refused_clearly(tmp_path):
+    garbage = tmp_path / "model.onnx"
+    garbage.write_bytes(b"\x00" * 100)
+    with pytest.raises(ModelFileError, match="Re-export it"):
+        open_backend(garbage)
+    with pytest.raises(ModelFileError, match="no such model file"):
+        open_backend(tmp_path / "missing.onnx")
+    with pytest.raises(ModelFileError, match="unknown model type"):
+        open_backend(__file__)
+    engine = tmp_path / "model.engine"
+    engine.write_bytes(b"raw trtexec engine bytes")
+    from mtl_edge.export.engine_file import EngineFileError
+
+    with pytest.raises(EngineFileError, match="--engine"):  # read before TensorRT is even imported
+        open_backend(engine)
+
+
+def test_onnx_runtime_and_torch_agree_on_generated_scenes(tiny_run, tiny_onnx, tiny_data):
+    from mtl_edge.runtime.results import Thresholds
+
+    ort_rt = Runtime(tiny_onnx, thresholds=Thresholds(vehicles=0.05, signs=0.05))
+    torch_rt = Runtime(tiny_run / "best.pt", thresholds=Thresholds(vehicles=0.05, signs=0.05))
+    torch_rt.backend = TorchBackend(tiny_run / "best.pt", imgsz=HW)
+    images = str(tiny_data[1] / "images")
+    a, b = list(ort_rt.stream(images)), list(torch_rt.stream(images))
+    assert len(a) == len(b) == 6
+    for ra, rb in zip(a, b, strict=True):
+        for head in ("vehicles", "signs"):
+            da, db = getattr(ra, head), getattr(rb, head)
+            assert [d.label for d in da] == [d.label for d in db]
+            assert all(np.abs(np.subtract(x.box, y.box)).max() <= 1.0 for x, y in zip(da, db, strict=True))
+        assert [ln.slot for ln in ra.lanes] == [ln.slot for ln in rb.lanes]
+        for la, lb in zip(ra.lanes, rb.lanes, strict=True):
+            assert np.abs(la.points - lb.points).max() <= 1.0
+        assert (ra.drivable != rb.drivable).mean() < 0.001

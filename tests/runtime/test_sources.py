@@ -1,0 +1,60 @@
+"""Frame sources: real encoded video, image folders and globs, corrupt input, bad URIs."""
+
+from __future__ import annotations
+
+import cv2
+import pytest
+
+from mtl_edge.runtime.sources import SourceError, open_source
+
+from .conftest import index_of, numbered_frames
+
+
+def test_video_file_yields_every_frame_in_order(clip):
+    src = open_source(clip)
+    frames = list(src.frames())
+    src.close()
+    assert not src.live and [f.index for f in frames] == list(range(24))
+    assert [index_of(f.image) for f in frames] == list(range(24))  # decoded content, in order
+    assert frames[0].image.shape == (180, 320, 3) and frames[1].timestamp > frames[0].timestamp
+
+
+def test_image_folder_and_glob_skip_corrupt_files(tmp_path):
+    for i, img in enumerate(numbered_frames(5)):
+        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), img)
+    (tmp_path / "002.png").write_bytes(b"not a png")
+    src = open_source(tmp_path)
+    got = [index_of(f.image) for f in src.frames()]
+    assert got == [0, 1, 3, 4] and src.corrupt == 1
+    assert len(list(open_source(str(tmp_path / "00[01].png")).frames())) == 2
+
+
+def test_truncated_video_gives_what_it_has(clip, tmp_path):
+    cut = tmp_path / "cut.mp4"
+    data = clip.read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    try:
+        src = open_source(cut)
+    except SourceError as e:  # the moov atom may be lost with the tail: then it cannot open at all
+        assert "re-encode" in str(e)
+        return
+    assert len(list(src.frames())) < 24
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("nowhere/clip.mp4", "no such file or folder"),
+        ("rtsp://127.0.0.1:1/x", "network streams are not supported"),
+    ],
+)
+def test_bad_sources_say_what_to_do(uri, message):
+    with pytest.raises(SourceError, match=message):
+        open_source(uri)
+
+
+def test_a_file_that_is_not_a_video(tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("hello")
+    with pytest.raises(SourceError, match="not a readable video"):
+        open_source(bad)
