@@ -19,15 +19,15 @@ $(STAMP): pyproject.toml Makefile
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/mtl-edge data synth --out runs/demo/scenes --n 6 --seed 0
-	$(BIN)/mtl-edge data show runs/demo/scenes --n 6
-	@echo "Open runs/demo/scenes/show/*.png to see the labelled scenes."
+	$(BIN)/mtl-edge demo --out runs/demo
 
 test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_precision.py
+	$(BIN)/python benchmarks/bench_runtime.py
 
 clean:
 	rm -rf $(VENV) runs

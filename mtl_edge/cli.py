@@ -130,6 +130,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    import json
+
+    from .fileio import atomic_write
+    from .profile import compare, plot, profile_model, table
+
+    if args.compare:
+        args.out.mkdir(parents=True, exist_ok=True)
+        profiles = compare(args.model, args.compare.split(","), args.out, args.frames, args.val_images)
+    else:
+        profiles = [profile_model(args.model, args.backend, args.frames, args.threads)]
+    print(table(profiles))
+    if args.json:
+        atomic_write(args.json, lambda f: json.dump([p.as_dict() for p in profiles], f, indent=2), text=True)
+    if args.plot:
+        plot(profiles, args.plot)
+        print(f"chart: {args.plot}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .info import describe
 
@@ -311,6 +331,27 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--seed", type=int, default=0, help="clip seed")
     dm.add_argument("--backend", choices=["auto", "ort", "torch"], default="auto", help="inference backend")
     dm.set_defaults(func=cmd_demo)
+
+    pr = _command(
+        sub,
+        "profile",
+        "latency per head, and per precision",
+        "Time the shared trunk (backbone + neck), each head including its decode, the in-graph preprocessing, "
+        "the host's letterbox and post-processing, and the whole call (mean and p99 after warm-up). ONNX Runtime "
+        "uses its session profiler per node, torch forward hooks per module, TensorRT an IProfiler per layer; "
+        "node names carry their owner, so times group per head. --compare exports each precision of a checkpoint "
+        "and adds each head's metric change against FP32.",
+    )
+    pr.add_argument("model", type=Path, help=".onnx, .engine or checkpoint .pt")
+    pr.add_argument("--backend", choices=["auto", "ort", "trt", "torch"], default="auto", help="backend to profile")
+    pr.add_argument("--frames", type=int, default=50, help="timed calls after warm-up")
+    pr.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
+    pr.add_argument("--compare", default=None, metavar="fp32,fp16,int8", help="precisions to export and compare")
+    pr.add_argument("--val-images", type=int, default=100, help="--compare: images for the metric change")
+    pr.add_argument("--out", type=Path, default=Path("runs/profile"), help="--compare: where the graphs go")
+    pr.add_argument("--json", type=Path, default=None, help="write every number to this JSON file")
+    pr.add_argument("--plot", type=Path, default=None, help="write a stacked bar chart PNG")
+    pr.set_defaults(func=cmd_profile)
 
     info = _command(
         sub,
