@@ -82,23 +82,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export.exporter import export
 
-    report = export(
-        args.checkpoint,
-        args.out,
-        precision=args.precision,
-        imgsz=args.imgsz,
-        batch=args.batch,
-        calib=args.calib,
-        calib_images=args.calib_images,
-        keep=args.keep,
-        int8_target=args.int8_target,
-        val=args.val,
-        val_images=args.val_images,
-        engine=args.engine,
-        workspace=args.workspace,
-        timing_cache=args.timing_cache,
-        dla_core=args.dla_core,
-    )
+    options = ("precision", "imgsz", "batch", "calib", "calib_images", "keep", "int8_target", "val", "val_images")
+    options += ("engine", "workspace", "timing_cache", "dla_core")
+    report = export(args.checkpoint, args.out, **{name: getattr(args, name) for name in options})
     print(report.summary())
     return 0
 
