@@ -56,3 +56,12 @@ def test_plot_draws_one_bar_per_profile(heavy_signs, tmp_path):
     plot([prof, prof], tmp_path / "two.png")
     img = cv2.imread(str(tmp_path / "two.png"))
     assert img.shape == (420, 760, 3) and (img != 255).any()
+
+
+def test_torch_profile_times_trunk_and_every_head(tiny_run):
+    from mtl_edge.profile import profile_torch
+
+    prof = profile_torch(tiny_run / "best.pt", frames=3, warmup=1)
+    assert {"trunk", "lanes", "vehicles", "signs", "drivable", "preprocess"} <= set(prof.parts)
+    assert all(v > 0 for k, v in prof.parts.items() if k != "unattributed")
+    assert sum(prof.parts.values()) == pytest.approx(prof.call_mean, rel=0.1)
