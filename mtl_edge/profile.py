@@ -136,11 +136,22 @@ def profile_torch(checkpoint: Path, frames: int = 50, warmup: int = 5) -> Profil
     modules |= {name: head for name, head in net.heads.items()}
     spent: dict[str, float] = defaultdict(float)
     starts: dict[str, float] = {}
+
+    def timer(name: str) -> tuple[Callable[..., None], Callable[..., None]]:
+        def before(*_: Any) -> None:  # hooks must return None, or they replace inputs/outputs
+            sync()
+            starts[name] = time.perf_counter()
+
+        def after(*_: Any) -> None:
+            sync()
+            spent[name] += time.perf_counter() - starts[name]
+
+        return before, after
+
     for name, module in modules.items():
-        module.register_forward_pre_hook(lambda m, a, n=name: (sync(), starts.__setitem__(n, time.perf_counter())))
-        module.register_forward_hook(
-            lambda m, a, o, n=name: (sync(), spent.__setitem__(n, spent[n] + time.perf_counter() - starts[n]))
-        )
+        before, after = timer(name)
+        module.register_forward_pre_hook(before)
+        module.register_forward_hook(after)
     for _ in range(warmup):
         backend.infer(batch)
     spent.clear()
