@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", type=Path, required=True, help="the .onnx file to write (atomically)")
     ex.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32", help="graph precision")
     ex.add_argument("--imgsz", type=_hw, default=None, metavar="HxW", help="input size (default: the recipe's)")
-    ex.add_argument("--batch", default="1", help="fixed batch size of the graph")
+    ex.add_argument("--batch", default="1", help="batch size of the graph, or 'dynamic' (1 to 64)")
     ex.add_argument("--calib", type=Path, default=None, help="int8: folder of calibration frames (default: recipe's)")
     ex.add_argument("--calib-images", type=int, default=200, metavar="N", help="int8: frames used to calibrate")
     ex.add_argument(

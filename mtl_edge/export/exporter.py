@@ -30,7 +30,7 @@ class ExportReport:
     onnx: Path
     precision: str
     input_hw: tuple[int, int]
-    batch: int
+    batch: int | str
     outputs: list[str]
     simplifier: str
     nodes: int
@@ -66,12 +66,10 @@ class ExportReport:
         return "\n".join(lines)
 
 
-def parse_batch(value: int | str) -> int:
+def parse_batch(value: int | str) -> int | str:
+    """A positive batch size, or "dynamic" (a symbolic batch dimension, 1 to 64)."""
     if value == "dynamic":
-        raise ValueError(
-            "--batch dynamic is not available yet (torch.export specialises the batch in this model); "
-            "export one file per batch size, e.g. --batch 1."
-        )
+        return "dynamic"
     try:
         batch = int(value)
     except (TypeError, ValueError):
@@ -191,7 +189,8 @@ def export(
         model = to_float16(fp32, keep=[h for h, p in kept.items() if p == "fp32"])
     else:
         cache = Path(cache_dir) if cache_dir else default_cache_dir()
-        model, reused = quantize_int8(fp32, images, input_hw, batch, cache, keep=list(kept), target=int8_target)
+        step = 1 if batch == "dynamic" else batch
+        model, reused = quantize_int8(fp32, images, input_hw, step, cache, keep=list(kept), target=int8_target)
         half_heads = [h for h, p in kept.items() if p == "fp16"]
         if half_heads:
             model = to_float16(model, only_heads=half_heads)
@@ -208,7 +207,7 @@ def export(
     if precision == "int8" and int8_target == "cpu":
         checks.append("TensorRT check skipped: CPU INT8 graph (uint8 zero points), for ONNX Runtime only")
     else:
-        require_compatible(model)
+        require_compatible(model, dynamic_batch=batch == "dynamic")
         checks.append("TensorRT 10/11 compatibility")
     save(model, out)
 

@@ -92,7 +92,8 @@ def export_graph(
         deploy = deploy.half()
         deploy.preprocess.float()  # uint8 -> float32 normalisation, then one Cast to half
         deploy.set_compute_dtype(torch.float16)
-    example = torch.zeros((1 if batch == "dynamic" else int(batch), *input_hw, 3), dtype=torch.uint8)
+    # torch.export specialises sizes 0 and 1, so a dynamic batch is traced with an example of 2.
+    example = torch.zeros((2 if batch == "dynamic" else int(batch), *input_hw, 3), dtype=torch.uint8)
     dynamic = {0: torch.export.Dim("batch", min=1, max=64)} if batch == "dynamic" else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

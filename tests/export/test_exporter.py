@@ -19,10 +19,20 @@ def test_export_writes_a_checked_file_with_metadata(tiny_run, tmp_path):
     assert "TensorRT 10/11 compatibility" in report.checks and report.outputs[0] == "lanes.x"
 
 
-def test_dynamic_batch_is_refused_until_supported(tiny_run, tmp_path):
-    with pytest.raises(ValueError, match="--batch dynamic is not available yet"):
-        export(tiny_run / "best.pt", tmp_path / "d.onnx", imgsz=(128, 224), batch="dynamic")
-    assert not (tmp_path / "d.onnx").exists()
+def test_dynamic_batch_runs_any_batch_like_the_static_graph(tiny_run, tmp_path):
+    import numpy as np
+
+    from mtl_edge.runtime.ort_backend import OrtBackend
+
+    report = export(tiny_run / "best.pt", tmp_path / "d.onnx", imgsz=(128, 224), batch="dynamic", val_images=0)
+    export(tiny_run / "best.pt", tmp_path / "s.onnx", imgsz=(128, 224), val_images=0)
+    assert report.batch == "dynamic" and read_metadata(tmp_path / "d.onnx")["input"]["batch"] == "dynamic"
+    images = np.random.default_rng(0).integers(0, 255, (3, 128, 224, 3), dtype=np.uint8)
+    with OrtBackend(tmp_path / "d.onnx") as dyn, OrtBackend(tmp_path / "s.onnx") as static:
+        a, b = dyn.infer(images), static.infer(images)  # one call of 3 vs three calls of 1
+    assert a["vehicles.boxes"].shape[0] == 3
+    for name in a:
+        assert np.allclose(a[name], b[name], atol=1e-4), name
 
 
 def test_bad_inputs_fail_clearly_and_leave_nothing(tiny_run, tmp_path):
