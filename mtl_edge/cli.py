@@ -123,10 +123,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from .profile import compare, plot, profile_model, table
 
     if args.compare:
+        if len(args.model) != 1:
+            raise ValueError("--compare takes one checkpoint")
         args.out.mkdir(parents=True, exist_ok=True)
-        profiles = compare(args.model, args.compare.split(","), args.out, args.frames, args.val_images)
+        profiles = compare(args.model[0], args.compare.split(","), args.out, args.frames, args.val_images)
     else:
-        profiles = [profile_model(args.model, args.backend, args.frames, args.threads)]
+        profiles = [profile_model(m, args.backend, args.frames, args.threads) for m in args.model]
     print(table(profiles))
     if args.json:
         atomic_write(args.json, lambda f: json.dump([p.as_dict() for p in profiles], f, indent=2), text=True)
@@ -328,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         "node names carry their owner, so times group per head. --compare exports each precision of a checkpoint "
         "and adds each head's metric change against FP32.",
     )
-    pr.add_argument("model", type=Path, help=".onnx, .engine or checkpoint .pt")
+    pr.add_argument("model", type=Path, nargs="+", help=".onnx, .engine or checkpoint .pt; several: one row/bar each")
     pr.add_argument("--backend", choices=["auto", "ort", "trt", "torch"], default="auto", help="backend to profile")
     pr.add_argument("--frames", type=int, default=50, help="timed calls after warm-up")
     pr.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
