@@ -99,6 +99,9 @@ def profile_ort(path: Path, frames: int = 50, warmup: int = 5, threads: int | No
     if threads:
         options.intra_op_num_threads = threads
     options.enable_profiling = True
+    # The NCHWc layout pass (level ALL) replaces nodes with renamed ones; EXTENDED still fuses
+    # Conv+activation but keeps the node names that carry each node's owner.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     with tempfile.TemporaryDirectory(prefix="mtl-edge-prof-") as tmp:
         options.profile_file_prefix = str(Path(tmp) / "ort")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -116,8 +119,10 @@ def profile_ort(path: Path, frames: int = 50, warmup: int = 5, threads: int | No
     parts: dict[str, float] = defaultdict(float)
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= start:
-            parts[group_of(node_owner(e["name"][: -len("_kernel_time")]))] += e["dur"] / 1e3 / frames
-    parts["unattributed"] = max(float(np.mean(calls)) - sum(parts.values()), 0.0)
+            owner = node_owner(e["name"][: -len("_kernel_time")])
+            known = owner in ("preprocess", "backbone", "neck") or owner.startswith("heads.")
+            parts[group_of(owner) if known else "unattributed"] += e["dur"] / 1e3 / frames
+    parts["unattributed"] = parts.get("unattributed", 0.0) + max(float(np.mean(calls)) - sum(parts.values()), 0.0)
     return Profile(str(path), "ort", frames, dict(parts), host, calls)
 
 
@@ -223,6 +228,7 @@ def plot(profiles: list[Profile], path: Path) -> None:
 
     parts = list(dict.fromkeys(k for p in profiles for k in p.parts))
     palette = [(66, 135, 245), (245, 130, 48), (60, 180, 75), (230, 25, 75), (145, 30, 180), (128, 128, 128)]
+    palette += [(0, 170, 170), (200, 170, 0), (120, 70, 20)]
     w, h, left, top, bar = 760, 420, 110, 50, 60
     img = np.full((h, w, 3), 255, np.uint8)
     peak = max(sum(p.parts.values()) for p in profiles) * 1.1
