@@ -13,6 +13,7 @@ its version/GPU checks (``engine_file``) are pure Python and fully tested.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import warnings
@@ -142,7 +143,9 @@ def _network_flags(trt: Any) -> int:
     return 1 << int(flag)
 
 
+@functools.cache
 def _cudart() -> Any:
+    """cuda-python's runtime bindings, resolved once (the TensorRT backend calls this per frame)."""
     try:
         from cuda.bindings import runtime as cudart  # cuda-python >= 12.6, 13
     except ImportError:

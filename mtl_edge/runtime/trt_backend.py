@@ -23,14 +23,12 @@ from mtl_edge.export.engine_file import check_engine_header, read_engine
 
 
 def _check(result: Any, call: str) -> Any:
-    """Unpack cuda-python's ``(err, value...)`` tuples, raising on an error."""
-    from mtl_edge.export.tensorrt import _cudart
+    """Unpack cuda-python's ``(err, value...)`` tuples, raising (with the driver's message) on an error."""
+    from mtl_edge.export.tensorrt import _cuda_check, _cudart
 
-    cudart = _cudart()
     err, *values = result if isinstance(result, tuple) else (result,)
-    if err != cudart.cudaError_t.cudaSuccess:
-        raise RuntimeError(f"{call} failed: {cudart.cudaGetErrorString(err)[1]!r}")
-    return values[0] if len(values) == 1 else tuple(values)
+    _cuda_check(_cudart(), err, call)
+    return values[0] if len(values) == 1 else tuple(values) if values else None
 
 
 class TrtBackend:
