@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl_edge.runtime.backends import open_backend
+from mtl_edge.runtime.network import ReconnectPolicy
 from mtl_edge.runtime.pipeline import Pipeline
 from mtl_edge.runtime.results import FrameResult, Thresholds
 from mtl_edge.runtime.sinks import open_sink
@@ -34,8 +35,14 @@ class Runtime:
         policy: str | None = None,
         max_frames: int | None = None,
         hud: bool = False,
+        loop: bool = False,
+        reconnect: ReconnectPolicy | None = None,
     ) -> Pipeline:
-        src = open_source(source) if isinstance(source, (str, Path)) else source
+        """A pipeline from ``source`` (a URI or a source object) into ``sinks`` (URIs).
+
+        ``loop`` replays a file source; ``reconnect`` sets a network stream's timeouts and backoff.
+        """
+        src = open_source(source, loop, reconnect) if isinstance(source, (str, Path)) else source
         fps = 30.0
         opened = [open_sink(s, fps) for s in sinks]
         return Pipeline(self.backend, src, opened, policy, max_frames, hud, self.thresholds)

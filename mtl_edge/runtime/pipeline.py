@@ -35,6 +35,7 @@ class RunStats:
     dropped: int = 0  # stale live frames never inferred
     sink_skipped: int = 0  # inferred frames a lagging sink did not get (latest policy)
     corrupt: int = 0
+    reconnects: int = 0  # a network source that came back after losing its stream
     wall_s: float = 0.0
     network_s: float = 0.0  # time inside backend.infer only
 
@@ -59,7 +60,9 @@ class RunStats:
     def summary(self) -> str:
         return (
             f"{self.frames} frames in {self.wall_s:.1f} s: {self.fps:.1f} FPS; dropped {self.dropped} stale, "
-            f"{self.corrupt} corrupt, {self.sink_skipped} not rendered\n{self.table()}"
+            f"{self.corrupt} corrupt, {self.sink_skipped} not rendered"
+            + (f", {self.reconnects} reconnects" if self.reconnects else "")
+            + f"\n{self.table()}"
         )
 
 
@@ -169,6 +172,9 @@ class Pipeline:
             ok = not self._errors
         finally:
             self._stop.set()
+            stop_source = getattr(self.source, "stop", None)  # a network source may be waiting to reconnect
+            if stop_source is not None:
+                stop_source()
             while capture.is_alive():  # unblock a capture thread waiting on a full queue
                 try:
                     self._frames.get_nowait()
@@ -182,6 +188,7 @@ class Pipeline:
                     sink.close(ok=True)  # what was written so far is kept (a clean, playable file)
             self.stats.wall_s = time.perf_counter() - t0
             self.stats.corrupt = getattr(self.source, "corrupt", 0)
+            self.stats.reconnects = getattr(self.source, "reconnects", 0)
             self.source.close()
         if self._errors and not ok:
             raise self._errors[0]

@@ -1,4 +1,5 @@
-"""Frame sources: video files, image folders or globs, cameras and GStreamer pipelines.
+"""Frame sources: video files, image folders or globs, cameras, GStreamer pipelines; network
+streams are in :mod:`mtl_edge.runtime.network`.
 
 Every source yields :class:`Frame` objects (RGB uint8, an index and a timestamp). A
 frame that cannot be decoded is counted in ``corrupt`` and skipped; the stream goes on.
@@ -10,11 +11,15 @@ from __future__ import annotations
 import glob
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from mtl_edge.runtime.network import NetworkSource, ReconnectPolicy
 
 log = logging.getLogger(__name__)
 
@@ -144,14 +149,55 @@ def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: int = 3
     )
 
 
-def open_source(uri: str | Path) -> VideoFileSource | ImageFolderSource | CaptureSource:
-    """Open a source from a URI: file, folder, glob, camera index, v4l2://, csi://N, gst://PIPELINE.
+class LoopedSource:
+    """A file source played over and over (``--loop``); indices and timestamps keep rising."""
 
-    ``rtsp://`` and ``http(s)://`` streams are not supported in this release (see the runtime issue).
+    live = False
+
+    def __init__(self, open_once: Callable[[], VideoFileSource | ImageFolderSource]) -> None:
+        self._open_once, self._done_corrupt = open_once, 0
+        self._current = open_once()  # opened now, so a bad path fails here and not in the capture thread
+
+    @property
+    def corrupt(self) -> int:
+        return self._done_corrupt + self._current.corrupt
+
+    def frames(self) -> Iterator[Frame]:
+        index, offset = 0, 0.0
+        while True:
+            last_t, step, produced = 0.0, 1.0 / 30, False
+            for frame in self._current.frames():
+                step = frame.timestamp - last_t if produced and frame.timestamp > last_t else step
+                last_t, produced = frame.timestamp, True
+                yield Frame(index, offset + frame.timestamp, frame.image)
+                index += 1
+            if not produced:  # nothing decodable: looping would spin forever
+                return
+            offset += last_t + step
+            self._current.close()
+            self._done_corrupt += self._current.corrupt
+            self._current = self._open_once()
+
+    def close(self) -> None:
+        self._current.close()
+
+
+def open_source(
+    uri: str | Path, loop: bool = False, reconnect: ReconnectPolicy | None = None
+) -> VideoFileSource | ImageFolderSource | CaptureSource | NetworkSource | LoopedSource:
+    """Open a source from a URI: file, folder, glob, camera index, v4l2://, csi://N, gst://PIPELINE,
+    rtsp:// or http(s)://.
+
+    ``loop`` replays a file or folder without end; ``reconnect`` sets a network stream's
+    timeouts and backoff.
     """
     import cv2
 
+    from mtl_edge.runtime.network import NetworkSource, ReconnectPolicy, is_stream_url
+
     text = str(uri)
+    if is_stream_url(text):
+        return NetworkSource(text, reconnect or ReconnectPolicy())
     if text.isdigit():
         return CaptureSource(int(text), what=f"camera {text}")
     if text.startswith("v4l2://"):
@@ -160,11 +206,13 @@ def open_source(uri: str | Path) -> VideoFileSource | ImageFolderSource | Captur
         return CaptureSource(csi_pipeline(int(text[len("csi://") :] or 0)), cv2.CAP_GSTREAMER, what=text)
     if text.startswith("gst://"):
         return CaptureSource(text[len("gst://") :], cv2.CAP_GSTREAMER, what="GStreamer pipeline")
-    if text.startswith(("rtsp://", "http://", "https://")):
-        raise SourceError(
-            f"{text}: network streams are not supported in this release; decode the stream with GStreamer "
-            "and pass the pipeline as gst://... (ending in appsink), or record it to a file."
-        )
+    if loop:
+        return LoopedSource(lambda: open_file_source(text))
+    return open_file_source(text)
+
+
+def open_file_source(text: str) -> VideoFileSource | ImageFolderSource:
+    """A video file, an image, an image folder or a glob."""
     if any(c in text for c in "*?["):
         paths = sorted(Path(p) for p in glob.glob(text) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
         return ImageFolderSource(paths, text)
@@ -178,5 +226,5 @@ def open_source(uri: str | Path) -> VideoFileSource | ImageFolderSource | Captur
         return VideoFileSource(path)
     raise SourceError(
         f"{text}: no such file or folder. A source is a video file, an image folder or glob, a camera index, "
-        "v4l2:///dev/videoN, csi://N or gst://PIPELINE."
+        "v4l2:///dev/videoN, csi://N, gst://PIPELINE, rtsp://... or http(s)://..."
     )

@@ -41,16 +41,9 @@ def test_truncated_video_gives_what_it_has(clip, tmp_path):
     assert len(list(src.frames())) < 24
 
 
-@pytest.mark.parametrize(
-    ("uri", "message"),
-    [
-        ("nowhere/clip.mp4", "no such file or folder"),
-        ("rtsp://127.0.0.1:1/x", "network streams are not supported"),
-    ],
-)
-def test_bad_sources_say_what_to_do(uri, message):
-    with pytest.raises(SourceError, match=message):
-        open_source(uri)
+def test_a_missing_source_says_what_a_source_can_be():
+    with pytest.raises(SourceError, match="no such file or folder.*rtsp://"):
+        open_source("nowhere/clip.mp4")
 
 
 def test_a_file_that_is_not_a_video(tmp_path):

@@ -15,7 +15,8 @@ class H264Writer:
     """Push RGB uint8 frames into an H.264 mp4; the file appears (renamed from a temp file) on close.
 
     A writer closed after an error (``close(ok=False)``), or never closed, leaves no
-    truncated video behind.
+    truncated video behind. The video has the first frame's size; later frames of another
+    size are scaled to it.
     """
 
     def __init__(self, path: str | Path, fps: float, crf: int = 20) -> None:
@@ -33,8 +34,13 @@ class H264Writer:
     def write(self, rgb: np.ndarray) -> None:
         import av
 
+        even = (rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2)
         if self.count == 0:
-            self._stream.height, self._stream.width = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
+            self._stream.height, self._stream.width = even
+        elif even != (self._stream.height, self._stream.width):  # e.g. a stream that came back at a new size
+            import cv2
+
+            rgb = cv2.resize(rgb, (self._stream.width, self._stream.height), interpolation=cv2.INTER_AREA)
         rgb = rgb[: self._stream.height, : self._stream.width]
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         self._container.mux(self._stream.encode(frame))
