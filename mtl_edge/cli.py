@@ -91,20 +91,51 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .runtime.api import Runtime
+    from .runtime.network import ReconnectPolicy
     from .runtime.results import Thresholds
 
+    _show_stream_events()
     thresholds = Thresholds(vehicles=args.score_threshold, signs=args.score_threshold)
+    reconnect = ReconnectPolicy(
+        open_timeout=args.read_timeout,
+        read_timeout=args.read_timeout,
+        give_up_after=args.give_up_after or None,
+    )
     with Runtime(args.model, backend=args.backend, threads=args.threads, thresholds=thresholds) as rt:
         pipe = rt.pipeline(
-            args.source, sinks=args.sink or [], policy=args.policy, max_frames=args.max_frames, hud=args.hud
+            args.source,
+            sinks=args.sink or [],
+            policy=args.policy,
+            max_frames=args.max_frames,
+            hud=args.hud,
+            loop=args.loop,
+            reconnect=reconnect,
         )
         try:
             stats = pipe.run()
         except KeyboardInterrupt:
             stats = pipe.stats
             print("interrupted; results so far are written", file=sys.stderr)
+        except ValueError:  # e.g. a stream that stayed dead: say what was done before the error
+            print(f"{args.model} on {rt.backend.name}, until the error: {pipe.stats.summary()}", file=sys.stderr)
+            raise
     print(f"{args.model} on {rt.backend.name}: {stats.summary()}")
     return 0
+
+
+def _show_stream_events() -> None:
+    """Print the runtime's events (stream lost, retry, reconnected, new resolution) with a time stamp."""
+    import logging
+
+    logger = logging.getLogger("mtl_edge.runtime")
+    if any(h.get_name() == "mtl-edge-events" for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("mtl-edge-events")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    logger.propagate = False
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -290,17 +321,31 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         "stream a video, images or a camera through a model",
         "Run MODEL (.onnx on ONNX Runtime, .engine on TensorRT, or a checkpoint on PyTorch) over a source: a video "
-        "file, an image folder or glob, a camera index, v4l2:///dev/videoN, csi://N (Jetson) or gst://PIPELINE. "
+        "file, an image folder or glob, a camera index, v4l2:///dev/videoN, csi://N (Jetson), gst://PIPELINE, "
+        "rtsp:// or http(s):// (MJPEG, MPEG-TS, ...). A network stream that drops or goes silent for --read-timeout "
+        "is reconnected with exponential backoff (0.5 s doubling to 8 s), each step logged, until no frame has come "
+        "for --give-up-after seconds. "
         "Each frame is letterboxed and goes through one backend call that returns every head's final output; "
         "results are mapped back to source pixels and written to the sinks on a separate thread. Prints per-stage "
         "p50/p99 ms, FPS and dropped frames at the end (also on Ctrl-C).",
     )
     run.add_argument("model", type=Path)
-    run.add_argument("--source", required=True, help="video file, image folder/glob, camera index, v4l2://, csi://")
+    run.add_argument(
+        "--source", required=True, help="video file, image folder/glob, camera index, v4l2://, csi://, rtsp://, http://"
+    )
     run.add_argument("--sink", action="append", default=None, help="out.mp4, out.jsonl, an image folder or display://")
     run.add_argument("--backend", choices=["auto", "ort", "trt", "torch"], default="auto", help="inference backend")
     run.add_argument("--policy", choices=["latest", "all"], default=None, help="default: latest (live), all (files)")
     run.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
+    run.add_argument("--loop", action="store_true", help="replay a file or folder source without end")
+    run.add_argument("--read-timeout", type=float, default=5.0, metavar="S", help="network stream read timeout")
+    run.add_argument(
+        "--give-up-after",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="end with an error when a network stream gave no frame for S seconds (0: retry forever)",
+    )
     run.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     run.add_argument("--score-threshold", type=float, default=0.3, help="vehicle and sign score threshold")
     run.add_argument("--hud", action="store_true", help="draw FPS and inference ms on rendered frames")

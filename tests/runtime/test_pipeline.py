@@ -115,3 +115,13 @@ def test_onnx_runtime_and_torch_agree_on_generated_scenes(tiny_run, tiny_onnx, t
         for la, lb in zip(ra.lanes, rb.lanes, strict=True):
             assert np.abs(la.points - lb.points).max() <= 1.0
         assert (ra.drivable != rb.drivable).mean() < 0.001
+
+
+def test_run_command_loops_a_file_into_jsonl(tiny_onnx, clip, tmp_path, capsys):
+    from mtl_edge.cli import main
+
+    out = tmp_path / "out.jsonl"
+    argv = ["run", str(tiny_onnx), "--source", str(clip), "--loop", "--max-frames", "30", "--sink", str(out)]
+    assert main(argv) == 0
+    assert [json.loads(line)["index"] for line in out.read_text().splitlines()] == list(range(30))
+    assert "30 frames in" in capsys.readouterr().out
