@@ -91,3 +91,46 @@ class MjpegCamera:
         self._release.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+class FileServer:
+    """Serve one file over HTTP with byte ranges; the first connection is cut halfway through."""
+
+    def __init__(self, data: bytes) -> None:
+        self.connections = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                k, server.connections = server.connections, server.connections + 1
+                ranged = self.headers.get("Range", "")
+                start = int(ranged.split("=")[1].split("-")[0]) if ranged.startswith("bytes=") else 0
+                self.send_response(206 if ranged else 200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Accept-Ranges", "bytes")
+                self.send_header("Content-Length", str(len(data) - start))
+                if ranged:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.end_headers()
+                body = data[start:]
+                self.wfile.write(body[: len(body) // 2] if k == 0 else body)
+                if k == 0:
+                    self.wfile.flush()
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/clip.mp4"
+
+    def __enter__(self) -> FileServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

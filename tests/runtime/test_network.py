@@ -18,7 +18,7 @@ from mtl_edge.runtime.sinks import open_sink
 from mtl_edge.runtime.sources import Frame, SourceError, open_source
 
 from .conftest import index_of, numbered_frames
-from .stream_server import MjpegCamera, Segment
+from .stream_server import FileServer, MjpegCamera, Segment
 
 FAST = ReconnectPolicy(open_timeout=2.0, read_timeout=0.5, first_delay=0.05, max_delay=0.2, give_up_after=5.0)
 
@@ -115,6 +115,23 @@ def test_a_wrong_path_fails_at_once_and_stop_ends_a_backoff_wait():
         start = time.monotonic()
         assert next(frames, None) is None
         assert time.monotonic() - start < 5.0 and _kinds(source)[:2] == ["failed", "retry"]
+
+
+def test_a_file_over_http_resumes_after_a_cut_without_repeating_frames(tmp_path):
+    import av
+
+    path = tmp_path / "faststart.mp4"  # index first, as files meant for streaming are written
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.pix_fmt, stream.width, stream.height = "yuv420p", 320, 180
+        for img in numbered_frames(24):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode(None))
+    with FileServer(path.read_bytes()) as server:
+        source = NetworkSource(server.url, FAST)
+        got = [index_of(f.image) for f in source.frames()]
+    assert got == list(range(24)) and server.connections >= 2
+    assert _kinds(source) == ["connected", "lost", "retry", "reconnected", "ended"]
 
 
 def test_stream_urls_open_as_network_sources():
