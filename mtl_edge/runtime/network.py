@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mtl_edge.runtime.sources import Frame, SourceError
+from mtl_edge.runtime.sources import Frame, SourceError, decoded_frames
 
 log = logging.getLogger(__name__)
 
@@ -135,24 +135,18 @@ class NetworkSource:
             stream = container.streams.video[0]
             finite = container.duration is not None
             try:
-                for packet in container.demux(stream):
+                for frame in decoded_frames(container.demux(stream), self):
                     if self._stop.is_set():
                         return
-                    try:
-                        decoded = packet.decode()
-                    except av.FFmpegError:
-                        self.corrupt += 1
-                        continue
-                    for frame in decoded:
-                        if finite and frame.pts is not None and last_pts is not None and frame.pts <= last_pts:
-                            continue  # a resumed file: already yielded before the connection dropped
-                        image = frame.to_ndarray(format="rgb24")
-                        if size is not None and image.shape[:2] != size:
-                            self._event("resolution", f"{size[1]}x{size[0]} -> {image.shape[1]}x{image.shape[0]}")
-                        size, last_pts = image.shape[:2], frame.pts
-                        last_frame_at = time.monotonic()
-                        yield Frame(index, time.time(), image)
-                        index += 1
+                    if finite and frame.pts is not None and last_pts is not None and frame.pts <= last_pts:
+                        continue  # a resumed file: already yielded before the connection dropped
+                    image = frame.to_ndarray(format="rgb24")
+                    if size is not None and image.shape[:2] != size:
+                        self._event("resolution", f"{size[1]}x{size[0]} -> {image.shape[1]}x{image.shape[0]}")
+                    size, last_pts = image.shape[:2], frame.pts
+                    last_frame_at = time.monotonic()
+                    yield Frame(index, time.time(), image)
+                    index += 1
                 if finite:
                     self._event("ended", "end of the file", logging.INFO)
                     return

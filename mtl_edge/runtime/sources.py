@@ -11,10 +11,10 @@ from __future__ import annotations
 import glob
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +38,20 @@ class Frame:
     image: np.ndarray  # RGB uint8 [H, W, 3]
 
 
+def decoded_frames(packets: Iterable[Any], source: Any) -> Iterator[Any]:
+    """The decoded frames of ``packets``, in order; a packet that fails to decode is counted in
+    ``source.corrupt`` and skipped. Demuxing errors propagate."""
+    import av
+
+    for packet in packets:
+        try:
+            decoded = packet.decode()
+        except av.FFmpegError:
+            source.corrupt += 1
+            continue
+        yield from decoded
+
+
 class VideoFileSource:
     """Decode a video file with PyAV (FFmpeg); every frame, in order."""
 
@@ -58,25 +72,14 @@ class VideoFileSource:
         import av
 
         index = 0
-        packets = self._container.demux(self._stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                return
-            except av.FFmpegError as e:  # a damaged container: what was decoded so far stands
-                log.warning("%s: demuxing stopped at frame %d (%s)", self.path, index, e)
-                self.corrupt += 1
-                return
-            try:
-                decoded = packet.decode()
-            except av.FFmpegError:
-                self.corrupt += 1
-                continue
-            for frame in decoded:
+        try:
+            for frame in decoded_frames(self._container.demux(self._stream), self):
                 t = float(frame.time) if frame.time is not None else index / float(self._stream.average_rate or 30)
                 yield Frame(index, t, frame.to_ndarray(format="rgb24"))
                 index += 1
+        except av.FFmpegError as e:  # a damaged container: what was decoded so far stands
+            log.warning("%s: demuxing stopped at frame %d (%s)", self.path, index, e)
+            self.corrupt += 1
 
     def close(self) -> None:
         self._container.close()

@@ -38,7 +38,30 @@ def part(data: bytes) -> bytes:
     return b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n" % (BOUNDARY, len(data), data)
 
 
-class MjpegCamera:
+class _QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _LocalServer:
+    """An HTTP server on 127.0.0.1, served on a daemon thread for the length of a ``with`` block."""
+
+    def _listen(self, handler: type[BaseHTTPRequestHandler], path: str) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+
+    def __enter__(self) -> _LocalServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class MjpegCamera(_LocalServer):
     """Serve scripted segments; ``url`` to connect, ``connections`` counts the requests."""
 
     def __init__(self, segments: list[Segment], fps: float = 100.0) -> None:
@@ -46,7 +69,7 @@ class MjpegCamera:
         self._release = threading.Event()  # ends stalled connections when the test is over
         camera = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def do_GET(self) -> None:  # noqa: N802  (the http.server hook name)
                 if self.path != "/video.mjpg":
                     self.send_error(404, "no such stream")
@@ -57,13 +80,7 @@ class MjpegCamera:
                     return
                 camera.serve(self, camera.segments[k])
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/video.mjpg"
+        self._listen(Handler, "/video.mjpg")
 
     def serve(self, handler: BaseHTTPRequestHandler, segment: Segment) -> None:
         handler.send_response(200)
@@ -83,24 +100,19 @@ class MjpegCamera:
             self._release.wait(30)
         handler.close_connection = True
 
-    def __enter__(self) -> MjpegCamera:
-        self._thread.start()
-        return self
-
     def __exit__(self, *exc: object) -> None:
         self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
 
 
-class FileServer:
+class FileServer(_LocalServer):
     """Serve one file over HTTP with byte ranges; the first connection is cut halfway through."""
 
     def __init__(self, data: bytes) -> None:
         self.connections = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 k, server.connections = server.connections, server.connections + 1
                 ranged = self.headers.get("Range", "")
@@ -119,18 +131,4 @@ class FileServer:
                     with contextlib.suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/clip.mp4"
-
-    def __enter__(self) -> FileServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._listen(Handler, "/clip.mp4")
