@@ -91,7 +91,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .runtime.api import Runtime
-    from .runtime.network import ReconnectPolicy
+    from .runtime.live import ReconnectPolicy
     from .runtime.results import Thresholds
 
     _show_stream_events()

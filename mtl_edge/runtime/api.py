@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl_edge.runtime.backends import open_backend
-from mtl_edge.runtime.network import ReconnectPolicy
+from mtl_edge.runtime.live import ReconnectPolicy
 from mtl_edge.runtime.pipeline import Pipeline
 from mtl_edge.runtime.results import FrameResult, Thresholds
 from mtl_edge.runtime.sinks import open_sink

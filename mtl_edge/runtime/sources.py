@@ -1,41 +1,34 @@
-"""Frame sources: video files, image folders or globs, cameras, GStreamer pipelines; network
-streams are in :mod:`mtl_edge.runtime.network`.
+"""Frame sources: video files, image folders or globs, cameras and GStreamer pipelines, and
+:func:`open_source`, which also opens network streams (:mod:`mtl_edge.runtime.network`).
 
 Every source yields :class:`Frame` objects (RGB uint8, an index and a timestamp). A
 frame that cannot be decoded is counted in ``corrupt`` and skipped; the stream goes on.
-``live`` sources (cameras, pipelines) are read with the latest-frame policy by default.
+``live`` sources (cameras, pipelines, streams) reconnect when lost and are read with the
+latest-frame policy by default.
 """
 
 from __future__ import annotations
 
 import glob
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mtl_edge.runtime.frame import Frame, SourceError
+from mtl_edge.runtime.live import LiveSource, PermanentFailure, ReconnectPolicy, StreamFailure
+
 if TYPE_CHECKING:
-    from mtl_edge.runtime.network import NetworkSource, ReconnectPolicy
+    from mtl_edge.runtime.network import NetworkSource
+
+__all__ = ["Frame", "SourceError", "open_source"]
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".h264", ".ts")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-
-
-class SourceError(ValueError):
-    """A source that cannot be opened, with how to fix it."""
-
-
-@dataclass
-class Frame:
-    index: int  # position in the source (files) or arrival order (live)
-    timestamp: float  # seconds: presentation time for files, arrival time for live sources
-    image: np.ndarray  # RGB uint8 [H, W, 3]
 
 
 def decoded_frames(packets: Iterable[Any], source: Any) -> Iterator[Any]:
@@ -110,38 +103,60 @@ class ImageFolderSource:
         pass
 
 
-class CaptureSource:
-    """A camera (index or V4L2 device) or a GStreamer pipeline, through OpenCV; frames as they arrive."""
+class CaptureSource(LiveSource):
+    """A camera (index or V4L2 device) or a GStreamer pipeline, through OpenCV; frames as they arrive.
 
-    live = True
+    A camera that stops delivering (unplugged, its driver or the Argus daemon restarted) is
+    reopened with the backoff of :class:`~mtl_edge.runtime.live.LiveSource`. Read timeouts
+    come from the policy on OpenCV's FFmpeg backend; V4L2 gives up a read after its own
+    select timeout (10 s by default). A finite pipeline (a file) ends at its last frame.
+    """
 
-    def __init__(self, target: int | str, backend: int | None = None, what: str = "") -> None:
+    def __init__(
+        self, target: int | str, backend: int | None = None, what: str = "", policy: ReconnectPolicy | None = None
+    ) -> None:
+        super().__init__(what or str(target), policy or ReconnectPolicy())
+        self._target, self._backend = target, backend
+        self.open_now()
+
+    def _open(self) -> tuple[Any, str]:
         import cv2
 
-        self.what, self.corrupt = what or str(target), 0
-        self._cap = cv2.VideoCapture(target, backend) if backend is not None else cv2.VideoCapture(target)
-        if not self._cap.isOpened():
-            raise SourceError(
-                f"{self.what}: could not open it. Check that the device exists and is free "
-                "(`v4l2-ctl --list-devices`), or that OpenCV was built with GStreamer for csi:// and pipelines."
+        if self._backend == cv2.CAP_FFMPEG:
+            timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.policy.open_timeout * 1e3)]
+            timeouts += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.policy.read_timeout * 1e3)]
+            cap = cv2.VideoCapture(self._target, self._backend, timeouts)
+        elif self._backend is not None:
+            cap = cv2.VideoCapture(self._target, self._backend)
+        else:
+            cap = cv2.VideoCapture(self._target)
+        if not cap.isOpened():
+            cap.release()
+            raise PermanentFailure(
+                "could not open it. Check that the device exists and is free (`v4l2-ctl --list-devices`), "
+                "or that OpenCV was built with GStreamer for csi:// and pipelines."
             )
+        size = f"{int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))}x{int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))}"
+        return cap, f"{size} via OpenCV {cap.getBackendName()}"
 
-    def frames(self) -> Iterator[Frame]:
+    def _images(self, cap: Any) -> Iterator[np.ndarray]:
         import cv2
 
-        index = 0
+        finite = cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0
         while True:
-            ok, bgr = self._cap.read()
+            ok, bgr = cap.read()
             if not ok:
-                return
+                if finite:
+                    self.finished = True
+                    return
+                raise StreamFailure("no frame from the device (the read failed or timed out)")
             if bgr is None or bgr.ndim != 3:
                 self.corrupt += 1
                 continue
-            yield Frame(index, time.time(), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            index += 1
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
-    def close(self) -> None:
-        self._cap.release()
+    def _close(self, cap: Any) -> None:
+        cap.release()
 
 
 def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: int = 30) -> str:
@@ -191,24 +206,24 @@ def open_source(
     """Open a source from a URI: file, folder, glob, camera index, v4l2://, csi://N, gst://PIPELINE,
     rtsp:// or http(s)://.
 
-    ``loop`` replays a file or folder without end; ``reconnect`` sets a network stream's
+    ``loop`` replays a file or folder without end; ``reconnect`` sets a live source's
     timeouts and backoff.
     """
     import cv2
 
-    from mtl_edge.runtime.network import NetworkSource, ReconnectPolicy, is_stream_url
+    from mtl_edge.runtime.network import NetworkSource, is_stream_url
 
     text = str(uri)
     if is_stream_url(text):
-        return NetworkSource(text, reconnect or ReconnectPolicy())
+        return NetworkSource(text, reconnect)
     if text.isdigit():
-        return CaptureSource(int(text), what=f"camera {text}")
+        return CaptureSource(int(text), what=f"camera {text}", policy=reconnect)
     if text.startswith("v4l2://"):
-        return CaptureSource(text[len("v4l2://") :], cv2.CAP_V4L2, what=text)
+        return CaptureSource(text[len("v4l2://") :], cv2.CAP_V4L2, text, reconnect)
     if text.startswith("csi://"):
-        return CaptureSource(csi_pipeline(int(text[len("csi://") :] or 0)), cv2.CAP_GSTREAMER, what=text)
+        return CaptureSource(csi_pipeline(int(text[len("csi://") :] or 0)), cv2.CAP_GSTREAMER, text, reconnect)
     if text.startswith("gst://"):
-        return CaptureSource(text[len("gst://") :], cv2.CAP_GSTREAMER, what="GStreamer pipeline")
+        return CaptureSource(text[len("gst://") :], cv2.CAP_GSTREAMER, "GStreamer pipeline", reconnect)
     if loop:
         return LoopedSource(lambda: open_file_source(text))
     return open_file_source(text)

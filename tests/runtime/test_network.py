@@ -1,4 +1,4 @@
-"""Network streams against a live MJPEG camera on 127.0.0.1: drops, stalls, new sizes, dead hosts."""
+"""Live sources (network streams, OpenCV captures) on a local MJPEG camera: drops, stalls, sizes, dead hosts."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from mtl_edge.runtime.backends import open_backend
-from mtl_edge.runtime.network import NetworkSource, ReconnectPolicy
+from mtl_edge.runtime.live import ReconnectPolicy
+from mtl_edge.runtime.network import NetworkSource
 from mtl_edge.runtime.pipeline import Pipeline
 from mtl_edge.runtime.sinks import open_sink
-from mtl_edge.runtime.sources import Frame, SourceError, open_source
+from mtl_edge.runtime.sources import CaptureSource, Frame, SourceError, open_source
 
 from .conftest import index_of, numbered_frames
 from .stream_server import FileServer, MjpegCamera, Segment
@@ -132,6 +133,27 @@ def test_a_file_over_http_resumes_after_a_cut_without_repeating_frames(tmp_path)
         got = [index_of(f.image) for f in source.frames()]
     assert got == list(range(24)) and server.connections >= 2
     assert _kinds(source) == ["connected", "lost", "retry", "reconnected", "ended"]
+
+
+def test_an_opencv_capture_reopens_after_its_stream_is_lost():
+    import cv2
+
+    frames = numbered_frames(12)
+    with MjpegCamera([Segment(frames[:6], "drop"), Segment(frames[7:], "close")]) as camera:
+        source = CaptureSource(camera.url, cv2.CAP_FFMPEG, "test camera", FAST)  # opens at once
+        got = []
+        for frame in source.frames():
+            got.append(index_of(frame.image))
+            if got[-1] == 11:
+                break
+        source.close()
+    assert got == sorted(set(got)) and set(range(5)) | set(range(7, 12)) <= set(got)
+    assert source.reconnects == 1 and _kinds(source)[:4] == ["connected", "lost", "retry", "reconnected"]
+
+
+def test_a_missing_camera_fails_when_opened():
+    with pytest.raises(SourceError, match="could not open it"):
+        open_source("v4l2:///dev/video-none")
 
 
 def test_stream_urls_open_as_network_sources():
