@@ -322,8 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
         "stream a video, images or a camera through a model",
         "Run MODEL (.onnx on ONNX Runtime, .engine on TensorRT, or a checkpoint on PyTorch) over a source: a video "
         "file, an image folder or glob, a camera index, v4l2:///dev/videoN, csi://N (Jetson), gst://PIPELINE, "
-        "rtsp:// or http(s):// (MJPEG, MPEG-TS, ...). A network stream that drops or goes silent for --read-timeout "
-        "is reconnected with exponential backoff (0.5 s doubling to 8 s), each step logged, until no frame has come "
+        "rtsp:// or http(s):// (MJPEG, MPEG-TS, ...). A camera or stream that drops or goes silent for --read-timeout "
+        "is reopened with exponential backoff (0.5 s doubling to 8 s), each step logged, until no frame has come "
         "for --give-up-after seconds. "
         "Each frame is letterboxed and goes through one backend call that returns every head's final output; "
         "results are mapped back to source pixels and written to the sinks on a separate thread. Prints per-stage "
@@ -338,13 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", choices=["latest", "all"], default=None, help="default: latest (live), all (files)")
     run.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
     run.add_argument("--loop", action="store_true", help="replay a file or folder source without end")
-    run.add_argument("--read-timeout", type=float, default=5.0, metavar="S", help="network stream read timeout")
+    run.add_argument("--read-timeout", type=float, default=5.0, metavar="S", help="live source read/open timeout")
     run.add_argument(
         "--give-up-after",
         type=float,
         default=60.0,
         metavar="S",
-        help="end with an error when a network stream gave no frame for S seconds (0: retry forever)",
+        help="end with an error when a live source gave no frame for S seconds (0: retry forever)",
     )
     run.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     run.add_argument("--score-threshold", type=float, default=0.3, help="vehicle and sign score threshold")
