@@ -10,7 +10,16 @@ from onnx import TensorProto, numpy_helper
 
 from mtl_edge.export.compat import CompatibilityError, require_compatible
 from mtl_edge.export.onnx import export_graph, finalize, model_metadata, simplify
-from mtl_edge.export.precision import head_of, is_decode, quantize_int8, to_float16
+from mtl_edge.export.precision import (
+    _RangeCollector,
+    decode_inputs,
+    first_conv,
+    frame_normalisation,
+    head_of,
+    is_decode,
+    quantize_int8,
+    to_float16,
+)
 from mtl_edge.train import load_model
 
 HW = (128, 224)
@@ -103,3 +112,81 @@ def test_int8_for_cpu_uses_uint8_activations_that_tensorrt_rejects(fp32, calib, 
         require_compatible(finalize(q, {"precision": "int8"}))
     images = np.random.default_rng(1).integers(0, 255, (1, *HW, 3), dtype=np.uint8)
     assert set(_run(q, images)) == {o.name for o in fp32.graph.output}
+
+
+def _weight_dtype(model: onnx.ModelProto, conv: str) -> np.dtype:
+    """Storage type of a conv's weights: float32, or the integer type behind its DequantizeLinear."""
+    consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    weight = next(n.input[1] for n in model.graph.node if n.name == conv)
+    dq = producer.get(weight)
+    return consts[dq.input[0]].dtype if dq is not None else consts[weight].dtype
+
+
+def test_cpu_graph_reads_the_frame_as_uint8_and_folds_relus_into_its_convs(fp32, calib, tmp_path):
+    assert frame_normalisation(fp32) is not None  # one scale and shift for all channels
+    q, _ = quantize_int8(fp32, calib, HW, 1, tmp_path, target="cpu")
+    owners = {n.name.split("/", 1)[0] for n in q.graph.node if n.op_type in ("Cast", "Mul", "Add")}
+    assert "preprocess" not in owners  # no float normalisation left
+    first = next(n for n in q.graph.node if n.name == first_conv(fp32))
+    producer = {o: n for n in q.graph.node for o in n.output}
+    dq = producer[first.input[0]]
+    assert dq.op_type == "DequantizeLinear" and producer[dq.input[0]].input[0] == "images"
+    assert _weight_dtype(q, first.name) == np.uint8  # u8u8 kernel: no int16 saturation on the frame
+    assert _weight_dtype(q, "backbone/stages/1/0/reparam/Conv") == np.int8
+    backbone_relus = [n.name for n in q.graph.node if n.op_type == "Relu" and n.name.startswith("backbone/")]
+    assert not backbone_relus  # each ReLU became its conv's uint8 output range
+    images = np.random.default_rng(2).integers(0, 255, (1, *HW, 3), dtype=np.uint8)
+    a, b = _run(fp32, images), _run(q, images)
+    assert (a["drivable.mask"] != b["drivable.mask"]).mean() < 0.1
+
+
+def test_cpu_graph_computes_logits_from_uint8_features_without_rounding_them(fp32, calib, tmp_path):
+    q, _ = quantize_int8(fp32, calib, HW, 1, tmp_path, target="cpu")
+    integer = {n.name.rsplit("/", 1)[0] for n in q.graph.node if n.op_type == "ConvInteger"}
+    logits = {n.name for n in fp32.graph.node if n.op_type == "Conv" and n.name in decode_inputs(fp32)}
+    assert logits and integer == logits  # every logits conv, nothing else
+    producer = {o: n for n in q.graph.node for o in n.output}
+    for name in integer:
+        out = next(n for n in fp32.graph.node if n.name == name).output[0]
+        assert producer[out].op_type == "Add"  # float32 logits: scale and bias after the int32 sums
+        assert not [n for n in q.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == out]
+
+
+def test_a_per_channel_normalisation_keeps_the_float_preprocess(fp32):
+    model = onnx.ModelProto()
+    model.CopyFrom(fp32)
+    scale = next(t for t in model.graph.initializer if t.name == "preprocess.scale")
+    scale.CopyFrom(numpy_helper.from_array(np.array([0.017, 0.0175, 0.0174], np.float32), scale.name))
+    assert frame_normalisation(model) is None
+
+
+def test_tensorrt_graph_keeps_the_first_conv_float_unless_told(fp32, calib, tmp_path):
+    q, _ = quantize_int8(fp32, calib, HW, 1, tmp_path)
+    first = first_conv(fp32)
+    assert first == "backbone/stem/conv/Conv" and _weight_dtype(q, first) == np.float32
+    q, _ = quantize_int8(fp32, calib, HW, 1, tmp_path, float_nodes=[])
+    assert _weight_dtype(q, first) == np.int8
+    require_compatible(finalize(q, {"precision": "int8"}))
+
+
+def test_one_calibration_pass_serves_both_methods(fp32, calib, tmp_path):
+    _, reused = quantize_int8(fp32, calib, HW, 1, tmp_path, method="percentile")
+    assert not reused
+    _, reused = quantize_int8(fp32, calib, HW, 1, tmp_path, method="minmax")
+    assert reused
+    with pytest.raises(ValueError, match="percentile"):
+        quantize_int8(fp32, calib, HW, 1, tmp_path, method="entropy")
+
+
+def test_percentile_ranges_clip_rare_outliers_and_minmax_keeps_them():
+    rng = np.random.default_rng(0)
+    c = _RangeCollector(["x"])
+    c.update("x", rng.uniform(0, 1, 200_000).astype(np.float32))
+    big = rng.uniform(0, 1, 200_000).astype(np.float32)
+    big[7] = 50.0  # one outlier, in a later batch: the histogram widens and keeps earlier counts
+    c.update("x", big)
+    assert c.hist["x"].sum() == 400_000 // 4
+    assert c.ranges(None)["x"] == (0.0, 50.0)
+    lo, hi = c.ranges(99.9)["x"]
+    assert lo == 0.0 and 0.95 < hi < 1.1
