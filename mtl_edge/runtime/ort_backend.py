@@ -28,6 +28,43 @@ def _providers(choice: str | list[str]) -> list[str]:
     return [p for p in preferred if p in available]
 
 
+#: ONNX Runtime graph optimisation levels by name.
+LEVELS = ("all", "extended", "basic", "disabled")
+
+
+def optimization_level(metadata: dict[str, Any]) -> str:
+    """The fastest ONNX Runtime optimisation level for a graph, measured per precision on x86.
+
+    ALL adds two layout passes: NCHWc blocks for float convs and NHWC for uint8 QLinearConv;
+    both speed up FP32, FP16 and the CPU INT8 graph. The TensorRT INT8 graph (int8
+    activations) gains from neither and pays for layout changes around each conv that
+    stays a float Conv between DequantizeLinear and QuantizeLinear, so it runs at EXTENDED
+    (``benchmarks/bench_precision.py`` measures both levels for every graph).
+    """
+    if metadata.get("precision") == "int8" and metadata.get("int8_target", "tensorrt") == "tensorrt":
+        return "extended"
+    return "all"
+
+
+def session_options(threads: int | None = None, level: str = "all") -> Any:
+    """CPU session options: ``threads`` intra-op threads (None: ONNX Runtime's default), one inter-op."""
+    import onnxruntime as ort
+
+    if level not in LEVELS:
+        raise ValueError(f"optimisation level {level!r}: choose one of {', '.join(LEVELS)}")
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = {
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    }[level]
+    return options
+
+
 class OrtBackend:
     """Run an mtl-edge ONNX file: ``uint8 [B,H,W,3]`` frames in, ``{"<head>.<field>": array}`` out."""
 
@@ -48,10 +85,7 @@ class OrtBackend:
                 f"{self.path}: not a readable mtl-edge ONNX file ({str(e)[:200]}). "
                 "Re-export it with `mtl-edge export CKPT --out FILE`."
             ) from e
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+        options = session_options(threads, optimization_level(self.metadata))
         self.session = ort.InferenceSession(str(self.path), options, providers=_providers(providers))
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
