@@ -17,7 +17,7 @@ import onnx
 
 from mtl_edge.export.compat import require_compatible
 from mtl_edge.export.onnx import export_graph, file_sha256, finalize, model_metadata, save, simplify
-from mtl_edge.export.precision import check_keep, quantize_int8, to_float16
+from mtl_edge.export.precision import CALIBRATION_METHODS, check_keep, quantize_int8, to_float16
 
 PRECISIONS = ("fp32", "fp16", "int8")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -55,8 +55,8 @@ class ExportReport:
         if self.calibration:
             c = self.calibration
             lines.append(
-                f"calibration: {c['images']} images from {c['source']}, {c['target']} target, "
-                f"ranges {'reused from' if c['reused'] else 'cached in'} {c['cache']}"
+                f"calibration: {c['images']} images from {c['source']}, {c['target']} target, {c['method']} ranges "
+                f"{'reused from' if c['reused'] else 'cached in'} {c['cache']}; first conv {c['first_conv']}"
             )
         if self.accuracy_table:
             lines.append(f"accuracy through ONNX Runtime on {self.val_images} validation images:")
@@ -126,11 +126,11 @@ def _split_root(split: Any, role: str) -> Path | None:
     return prepare_split(split, role, progress=True)
 
 
-def _evaluate_file(path: Path, root: Path, n_images: int) -> dict[str, dict[str, Any]]:
+def _evaluate_file(path: Path, root: Path, n_images: int, threads: int | None = None) -> dict[str, dict[str, Any]]:
     from mtl_edge.evaluate import evaluate_outputs
     from mtl_edge.runtime.ort_backend import OrtBackend
 
-    with OrtBackend(path) as backend:
+    with OrtBackend(path, threads=threads) as backend:
         step = backend.batch if isinstance(backend.batch, int) else 8
         return evaluate_outputs(backend.infer, backend.heads, root, backend.input_hw, n_images, batch=step)
 
@@ -145,6 +145,7 @@ def export(
     calib_images: int = 200,
     keep: list[str] | dict[str, str] | None = None,
     int8_target: str = "tensorrt",
+    calib_method: str = "percentile",
     val: str | Path | None = None,
     val_images: int = 300,
     engine: str | Path | None = None,
@@ -157,13 +158,16 @@ def export(
 
     ``val_images=0`` skips the accuracy check. ``int8_target="cpu"`` writes the graph
     ONNX Runtime runs fastest on x86 (uint8 activations with zero points), which
-    TensorRT cannot build.
+    TensorRT cannot build. ``calib_method`` is "percentile" (clip the top 0.001% of each
+    activation's magnitudes) or "minmax".
     """
     from mtl_edge.config import recipe_from_dict
     from mtl_edge.train import load_model
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and calib_method not in CALIBRATION_METHODS:
+        raise ValueError(f"calibration method {calib_method!r}: choose one of {', '.join(CALIBRATION_METHODS)}")
     if engine is not None and precision == "int8" and int8_target == "cpu":
         raise ValueError("--engine needs the TensorRT INT8 graph: drop --int8-target cpu (that is for ONNX Runtime).")
     start = time.perf_counter()
@@ -190,7 +194,9 @@ def export(
     else:
         cache = Path(cache_dir) if cache_dir else default_cache_dir()
         step = 1 if batch == "dynamic" else batch
-        model, reused = quantize_int8(fp32, images, input_hw, step, cache, keep=list(kept), target=int8_target)
+        model, reused = quantize_int8(
+            fp32, images, input_hw, step, cache, keep=list(kept), target=int8_target, method=calib_method
+        )
         half_heads = [h for h, p in kept.items() if p == "fp16"]
         if half_heads:
             model = to_float16(model, only_heads=half_heads)
@@ -198,6 +204,8 @@ def export(
             "images": len(images),
             "source": str(source),
             "target": int8_target,
+            "method": calib_method,
+            "first_conv": "float" if int8_target == "tensorrt" else "int8 with uint8 weights",
             "cache": str(cache),
             "reused": reused,
         }
@@ -266,16 +274,32 @@ def _measure_accuracy(report: ExportReport, fp32: onnx.ModelProto, val: Any, rec
     if root is None or not (root / "labels.json").is_file():
         report.checks.append("accuracy not measured: no validation folder with labels.json (give --val DIR)")
         return
-    results = {}
     with tempfile.TemporaryDirectory(prefix="mtl-edge-eval-") as tmp:
+        files = {report.precision: report.onnx}
         if report.precision != "fp32":
-            ref = Path(tmp) / "fp32.onnx"
-            save(fp32, ref)
-            results["fp32"] = _evaluate_file(ref, root, n)
-        results[report.precision] = _evaluate_file(report.onnx, root, n)
+            files = {"fp32": Path(tmp) / "fp32.onnx", **files}
+            save(fp32, files["fp32"])
+        results = _evaluate_files(files, root, n)
     report.accuracy = results
     report.val_images = min(n, _frame_count(root))
     report.accuracy_table = compare_table(results)
+
+
+def _evaluate_files(files: dict[str, Path], root: Path, n: int) -> dict[str, dict[str, dict[str, Any]]]:
+    """Evaluate several graphs; two at once in two processes when the machine has the cores.
+
+    Most of an evaluation is single-threaded Python (decoding, letterboxing, matching), so
+    two evaluations side by side, one ONNX Runtime thread each, take little more than one.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    if len(files) < 2 or (os.cpu_count() or 1) < 2 or n < 50:
+        return {name: _evaluate_file(path, root, n) for name, path in files.items()}
+    with ProcessPoolExecutor(len(files), mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = {name: pool.submit(_evaluate_file, path, root, n, 1) for name, path in files.items()}
+        return {name: job.result() for name, job in jobs.items()}
 
 
 def _frame_count(root: Path) -> int:

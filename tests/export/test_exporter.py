@@ -79,7 +79,21 @@ def test_int8_export_measures_every_head_against_fp32(tiny_run, tiny_data, tmp_p
     assert set(report.accuracy["int8"]) == {"lanes", "vehicles", "signs", "drivable"}
     assert "int8 change (pts)" in report.accuracy_table and "mAP50" in report.accuracy_table
     assert report.calibration["images"] == 4 and not report.calibration["reused"]
+    assert report.calibration["method"] == "percentile" and "percentile ranges" in report.summary()
     assert list((tmp_path / "cache").rglob("ranges-*.json"))
+
+
+def test_each_graph_runs_at_its_fastest_optimisation_level(tiny_run, tiny_data, tmp_path, monkeypatch):
+    from mtl_edge.runtime.ort_backend import optimization_level
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    common = {"imgsz": (128, 224), "calib": tiny_data[0], "calib_images": 2, "val_images": 0}
+    export(tiny_run / "best.pt", tmp_path / "t.onnx", precision="int8", **common)
+    export(tiny_run / "best.pt", tmp_path / "c.onnx", precision="int8", int8_target="cpu", **common)
+    assert optimization_level(read_metadata(tmp_path / "t.onnx")) == "extended"
+    assert optimization_level(read_metadata(tmp_path / "c.onnx")) == "all"
+    with pytest.raises(ValueError, match="calibration method 'entropy'"):
+        export(tiny_run / "best.pt", tmp_path / "x.onnx", precision="int8", calib_method="entropy", **common)
 
 
 def test_cli_export(tiny_run, tmp_path, capsys):
