@@ -82,7 +82,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export.exporter import export
 
-    options = ("precision", "imgsz", "batch", "calib", "calib_images", "keep", "int8_target", "val", "val_images")
+    options = ("precision", "imgsz", "batch", "calib", "calib_images", "calib_method", "keep", "int8_target")
+    options += ("val", "val_images")
     options += ("engine", "workspace", "timing_cache", "dla_core")
     report = export(args.checkpoint, args.out, **{name: getattr(args, name) for name in options})
     print(report.summary())
@@ -280,8 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Export a checkpoint to ONNX: uint8 NHWC frames in, every head's decoded outputs out (<head>.<field>), "
         "nodes named after their modules, model metadata embedded, checked with onnx.checker (full_check) and "
         "against TensorRT 10/11's operator rules. fp16 converts the trunk and head towers to float16 (I/O and "
-        "decode stay float32); int8 inserts symmetric Q/DQ (per-channel weights) calibrated on --calib frames, "
-        "caching the ranges. The written file is then evaluated through ONNX Runtime on validation images and "
+        "decode stay float32); int8 inserts Q/DQ (per-channel int8 weights) calibrated on --calib frames, "
+        "caching the ranges: symmetric activations for TensorRT, or uint8 for ONNX Runtime on a CPU (--int8-target). "
+        "The written file is then evaluated through ONNX Runtime on validation images and "
         "compared per head with the FP32 graph. --engine also builds a TensorRT engine (needs TensorRT and an "
         "NVIDIA GPU).",
     )
@@ -292,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--batch", default="1", help="batch size of the graph, or 'dynamic' (1 to 64)")
     ex.add_argument("--calib", type=Path, default=None, help="int8: folder of calibration frames (default: recipe's)")
     ex.add_argument("--calib-images", type=int, default=200, metavar="N", help="int8: frames used to calibrate")
+    ex.add_argument(
+        "--calib-method",
+        choices=["percentile", "minmax"],
+        default="percentile",
+        help="int8 activation ranges: 'percentile' clips each at its 99.999th percentile (the features the logits "
+        "convs read keep their full range); 'minmax' keeps every observed value",
+    )
     ex.add_argument(
         "--keep",
         action="append",

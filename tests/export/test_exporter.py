@@ -103,6 +103,13 @@ def test_cli_export(tiny_run, tmp_path, capsys):
     assert "simplified with onnx" in out and "fp16 change (pts)" in out and "on 3 validation images" in out
 
 
+def test_cli_int8_cpu_graph_with_minmax_ranges(tiny_run, tiny_data, tmp_path, capsys):
+    args = ["export", str(tiny_run / "best.pt"), "--out", str(tmp_path / "m.onnx"), "--imgsz", "128x224"]
+    args += ["--precision", "int8", "--int8-target", "cpu", "--calib-method", "minmax", "--calib", str(tiny_data[0])]
+    assert main([*args, "--calib-images", "2", "--val-images", "0"]) == 0
+    assert "cpu target, minmax ranges" in capsys.readouterr().out
+
+
 def test_cli_engine_without_tensorrt_says_so(tiny_run, tmp_path, capsys):
     try:
         import tensorrt  # noqa: F401
