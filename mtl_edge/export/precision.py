@@ -336,7 +336,8 @@ def quantize_int8(
     quantization of its conv's output (a uint8 range that starts at 0), so one conv
     feeds the next in uint8 with no float step between, the input frame itself is
     the first conv's uint8 input, and the logits convs read their uint8 features
-    through ``ConvInteger`` (:func:`integer_logits`). TensorRT rejects that graph. Weights are int8,
+    through ``ConvInteger`` (:func:`integer_logits`); its 2x nearest upsamples become NHWC
+    pixel copies (:func:`nhwc_upsamples`). TensorRT rejects that graph. Weights are int8,
     symmetric and per output channel in both. ``float_nodes`` are left in float as well
     as the heads' logits convs and the ``keep`` heads; None means the default below.
 
@@ -364,7 +365,8 @@ def quantize_int8(
     first = first_conv(model)
     if float_nodes is None:
         float_nodes = first_convs(model, 1) if target == "tensorrt" else []
-    logits = decode_inputs(model)
+    convs = {n.name for n in model.graph.node if n.op_type == "Conv"}
+    logits = decode_inputs(model) & convs  # a ReLU feeding a decode op still folds into its conv
     skip = logits | set(float_nodes)
     ops = INT8_OPS + (("Relu",) if target == "cpu" else ())
     nodes = [n for n in reduced_precision_nodes(model, ops, keep) if n not in skip]
@@ -419,6 +421,7 @@ def quantize_int8(
         quantize_input_directly(out, frame[0])
     if target == "cpu":
         integer_logits(out, logits - set(float_nodes))
+        nhwc_upsamples(out)
     adopt_unnamed(out)
     return out, reused
 
@@ -534,6 +537,109 @@ def integer_logits(model: onnx.ModelProto, convs: Iterable[str]) -> list[str]:
         for k, node in enumerate(replacement):
             graph.node.insert(at + k, node)
         _drop_unused(model, [dq])
+        done.append(name)
+    _drop_unused_initializers(model)
+    return done
+
+
+def _const(model: onnx.ModelProto, name: str) -> np.ndarray | None:
+    return next((numpy_helper.to_array(t) for t in model.graph.initializer if t.name == name), None)
+
+
+def _shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
+    """Static shapes of the graph's tensors (dims unknown to shape inference are -1)."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    infos = [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]
+    return {
+        v.name: [d.dim_value if d.HasField("dim_value") else -1 for d in v.type.tensor_type.shape.dim]
+        for v in infos
+        if v.type.tensor_type.HasField("shape")
+    }
+
+
+def _same_quantization(model: onnx.ModelProto, a: onnx.NodeProto, b: onnx.NodeProto) -> bool:
+    """Whether two Q/DQ nodes use one per-tensor scale and zero point."""
+    if len(a.input) < 3 or len(b.input) < 3:
+        return False
+    pairs = [(_const(model, a.input[k]), _const(model, b.input[k])) for k in (1, 2)]
+    return all(x is not None and y is not None and x.size == 1 and x.dtype == y.dtype and x == y for x, y in pairs)
+
+
+def _is_2x_nearest(model: onnx.ModelProto, node: onnx.NodeProto) -> bool:
+    """A Resize that repeats each pixel 2x2: nearest, scales [1, 1, 2, 2], input index ``floor(i / 2)``."""
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    scales = _const(model, node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    return (
+        node.op_type == "Resize"
+        and attrs.get("mode", b"nearest") == b"nearest"
+        and attrs.get("coordinate_transformation_mode", b"half_pixel") == b"asymmetric"
+        and attrs.get("nearest_mode", b"round_prefer_floor") in (b"floor", b"round_prefer_floor")
+        and scales is not None
+        and scales.tolist() == [1.0, 1.0, 2.0, 2.0]
+    )
+
+
+def nhwc_upsamples(model: onnx.ModelProto) -> list[str]:
+    """Replace each 2x nearest Resize by the same pixel copy done in NHWC; returns the Resizes replaced.
+
+    ``Transpose(NHWC) -> Reshape [N,H,1,W,1,C] -> Expand [N,H,2,W,2,C] -> Reshape
+    [N,2H,2W,C] -> Transpose(NCHW)`` gives exactly the Resize's output. ONNX Runtime's
+    uint8 nearest Resize is slow in the NHWC layout its quantized convs run in (about
+    25x its NCHW time); the two Transposes cancel against the ones that layout adds, so
+    what is left is one copy. A ``DequantizeLinear -> Resize -> QuantizeLinear`` with one
+    scale and zero point is replaced whole, so the copy moves uint8 values.
+    """
+    graph = model.graph
+    shapes = _shapes(model)
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    done = []
+    for resize in [n for n in graph.node if _is_2x_nearest(model, n)]:
+        shape = shapes.get(resize.input[0], [])
+        if len(shape) != 4 or min(shape[1:]) <= 0:
+            continue
+        _, c, h, w = shape
+        src, dst, drop = resize.input[0], resize.output[0], [resize]
+        dq, after = producer.get(src), consumers.get(dst, [])
+        if (
+            dq is not None
+            and dq.op_type == "DequantizeLinear"
+            and len(after) == 1
+            and after[0].op_type == "QuantizeLinear"
+            and _same_quantization(model, dq, after[0])
+        ):
+            src, dst, drop = dq.input[0], after[0].output[0], [after[0], resize]
+        name = resize.name
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(np.array([-1, h, 1, w, 1, c], np.int64), f"{name}/split_shape"),
+                numpy_helper.from_array(np.array([1, 1, 2, 1, 2, 1], np.int64), f"{name}/repeat"),
+                numpy_helper.from_array(np.array([-1, 2 * h, 2 * w, c], np.int64), f"{name}/merged_shape"),
+            ]
+        )
+        at = list(graph.node).index(resize)
+        chain = [
+            helper.make_node("Transpose", [src], [f"{name}/nhwc"], name=f"{name}/to_nhwc", perm=[0, 2, 3, 1]),
+            helper.make_node(
+                "Reshape", [f"{name}/nhwc", f"{name}/split_shape"], [f"{name}/split"], name=f"{name}/split"
+            ),
+            helper.make_node(
+                "Expand", [f"{name}/split", f"{name}/repeat"], [f"{name}/repeated"], name=f"{name}/repeat"
+            ),
+            helper.make_node(
+                "Reshape", [f"{name}/repeated", f"{name}/merged_shape"], [f"{name}/merged"], name=f"{name}/merge"
+            ),
+            helper.make_node("Transpose", [f"{name}/merged"], [dst], name=f"{name}/to_nchw", perm=[0, 3, 1, 2]),
+        ]
+        for node in drop:
+            graph.node.remove(node)
+        for k, node in enumerate(chain):
+            graph.node.insert(at + k, node)
+        if len(drop) == 2:
+            _drop_unused(model, [dq])
         done.append(name)
     _drop_unused_initializers(model)
     return done
