@@ -1,4 +1,7 @@
-"""The streaming loop: capture thread -> letterbox -> one backend call -> results -> sink thread.
+"""The streaming loop: capture thread (decode, letterbox) -> one backend call -> results -> sink thread.
+
+Letterboxing happens on the capture thread, beside inference, so the inference thread
+only runs the engine and maps results back.
 
 Files are processed frame by frame (policy ``all``). Live sources use ``latest``: the
 capture thread keeps only the newest frame, and stale ones are dropped and counted.
@@ -99,8 +102,11 @@ class Pipeline:
                 frame = next(frames, None)
                 if frame is None:
                     break
-                self.stats.ms["capture"].append((time.perf_counter() - start) * 1e3)
-                self._offer(self._frames, frame, latest=self.policy == "latest", on_drop="dropped")
+                decoded = time.perf_counter()
+                boxed, params = letterbox_image(frame.image, self.backend.input_hw)
+                prepared = (frame, boxed, params, (time.perf_counter() - decoded) * 1e3)
+                self.stats.ms["capture"].append((decoded - start) * 1e3)
+                self._offer(self._frames, prepared, latest=self.policy == "latest", on_drop="dropped")
         except BaseException as e:  # noqa: BLE001  (re-raised in the consumer)
             self._errors.append(e)
         finally:
@@ -158,10 +164,11 @@ class Pipeline:
         ok = False
         try:
             while self.max_frames is None or self.stats.frames < self.max_frames:
-                frame = self._frames.get()
-                if frame is _END:
+                item = self._frames.get()
+                if item is _END:
                     break
-                result = self._infer(frame)
+                frame = item[0]
+                result = self._infer(*item)
                 self.stats.frames += 1
                 if self.sinks:
                     hud = self._hud() if self.hud else None
@@ -193,9 +200,7 @@ class Pipeline:
         if self._errors and not ok:
             raise self._errors[0]
 
-    def _infer(self, frame: Any) -> FrameResult:
-        t = time.perf_counter()
-        boxed, params = letterbox_image(frame.image, self.backend.input_hw)
+    def _infer(self, frame: Any, boxed: np.ndarray, params: Any, preprocess_ms: float) -> FrameResult:
         t1 = time.perf_counter()
         out = self.backend.infer(boxed[None])
         t2 = time.perf_counter()
@@ -210,7 +215,7 @@ class Pipeline:
             thresholds=self.thresholds,
         )
         t3 = time.perf_counter()
-        result.timings = {"preprocess": (t1 - t) * 1e3, "infer": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
+        result.timings = {"preprocess": preprocess_ms, "infer": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
         for stage, ms in result.timings.items():
             self.stats.ms[stage].append(ms)
         self.stats.network_s += t2 - t1
