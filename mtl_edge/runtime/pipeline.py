@@ -1,7 +1,9 @@
-"""The streaming loop: capture thread (decode, letterbox) -> one backend call -> results -> sink thread.
+"""The streaming loop: capture thread (decode, letterbox) -> inference thread (one backend
+call) -> results in source pixels (the consumer's thread) -> sink thread.
 
-Letterboxing happens on the capture thread, beside inference, so the inference thread
-only runs the engine and maps results back.
+Each stage runs beside the others, so a frame's letterbox and the previous frame's
+mapping back overlap with inference: on a GPU the loop runs at the pace of its slowest
+stage, not of their sum.
 
 Files are processed frame by frame (policy ``all``). Live sources use ``latest``: the
 capture thread keeps only the newest frame, and stale ones are dropped and counted.
@@ -89,6 +91,7 @@ class Pipeline:
         self.max_frames, self.hud, self.thresholds = max_frames, hud, thresholds or Thresholds()
         self.stats = RunStats()
         self._frames: queue.Queue = queue.Queue(maxsize=1 if self.policy == "latest" else 4)
+        self._inferred: queue.Queue = queue.Queue(maxsize=2)
         self._rendered: queue.Queue = queue.Queue(maxsize=16)
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
@@ -136,6 +139,32 @@ class Pipeline:
                     if item is _END and self._stop.is_set():
                         return
 
+    def _inference(self) -> None:
+        """Run the engine on each prepared frame and hand the raw outputs on, so that mapping
+        them back to source pixels overlaps with the next frame's inference."""
+        done = 0
+        try:
+            while self.max_frames is None or done < self.max_frames:
+                try:
+                    item = self._frames.get(timeout=0.1)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        return
+                    continue
+                if item is _END:
+                    return
+                frame, boxed, params, preprocess_ms = item
+                start = time.perf_counter()
+                out = self.backend.infer(boxed[None])
+                seconds = time.perf_counter() - start
+                self.stats.network_s += seconds
+                done += 1
+                self._offer(self._inferred, (frame, params, out, preprocess_ms, seconds * 1e3), False, "dropped")
+        except BaseException as e:  # noqa: BLE001  (re-raised in the consumer)
+            self._errors.append(e)
+        finally:
+            self._offer(self._inferred, _END, latest=False, on_drop="dropped")
+
     def _render(self) -> None:
         while True:
             item = self._rendered.get()
@@ -156,19 +185,21 @@ class Pipeline:
     def results(self) -> Iterator[FrameResult]:
         """Run the stream, yielding each frame's results in source-frame pixels."""
         capture = threading.Thread(target=self._capture, name="mtl-edge-capture", daemon=True)
+        inference = threading.Thread(target=self._inference, name="mtl-edge-infer", daemon=True)
         render = threading.Thread(target=self._render, name="mtl-edge-render", daemon=True)
         capture.start()
+        inference.start()
         if self.sinks:
             render.start()
         t0 = time.perf_counter()
         ok = False
         try:
             while self.max_frames is None or self.stats.frames < self.max_frames:
-                item = self._frames.get()
+                item = self._inferred.get()
                 if item is _END:
                     break
                 frame = item[0]
-                result = self._infer(*item)
+                result = self._to_result(*item)
                 self.stats.frames += 1
                 if self.sinks:
                     hud = self._hud() if self.hud else None
@@ -187,6 +218,7 @@ class Pipeline:
                     self._frames.get_nowait()
                 except queue.Empty:
                     capture.join(0.05)
+            inference.join()
             if self.sinks:
                 if render.is_alive():
                     self._rendered.put(_END)  # the render thread drains the queue, so this returns
@@ -200,10 +232,10 @@ class Pipeline:
         if self._errors and not ok:
             raise self._errors[0]
 
-    def _infer(self, frame: Any, boxed: np.ndarray, params: Any, preprocess_ms: float) -> FrameResult:
-        t1 = time.perf_counter()
-        out = self.backend.infer(boxed[None])
-        t2 = time.perf_counter()
+    def _to_result(
+        self, frame: Any, params: Any, out: dict[str, np.ndarray], preprocess_ms: float, infer_ms: float
+    ) -> FrameResult:
+        start = time.perf_counter()
         result = to_frame_result(
             out,
             self.backend.heads,
@@ -214,11 +246,10 @@ class Pipeline:
             timestamp=frame.timestamp,
             thresholds=self.thresholds,
         )
-        t3 = time.perf_counter()
-        result.timings = {"preprocess": preprocess_ms, "infer": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3}
+        post_ms = (time.perf_counter() - start) * 1e3
+        result.timings = {"preprocess": preprocess_ms, "infer": infer_ms, "postprocess": post_ms}
         for stage, ms in result.timings.items():
             self.stats.ms[stage].append(ms)
-        self.stats.network_s += t2 - t1
         return result
 
     def _hud(self) -> str:
