@@ -15,9 +15,10 @@ from typing import Any
 
 import onnx
 
+from mtl_edge.export.calibration import CALIBRATION_METHODS
 from mtl_edge.export.compat import require_compatible
 from mtl_edge.export.onnx import export_graph, file_sha256, finalize, model_metadata, save, simplify
-from mtl_edge.export.precision import CALIBRATION_METHODS, check_keep, quantize_int8, to_float16
+from mtl_edge.export.precision import check_keep, quantize_int8, to_float16
 
 PRECISIONS = ("fp32", "fp16", "int8")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
