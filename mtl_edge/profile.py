@@ -90,18 +90,15 @@ def profile_ort(path: Path, frames: int = 50, warmup: int = 5, threads: int | No
     """Per-node kernel times from ONNX Runtime's session profiler, grouped by owner."""
     import onnxruntime as ort
 
-    from mtl_edge.runtime.ort_backend import OrtBackend
+    from mtl_edge.runtime.ort_backend import OrtBackend, session_options
 
     backend = OrtBackend(path, threads=threads)
     image, batch = _frame(backend.input_hw)
     host = _host_times(backend, image, min(frames, 20))
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    options.enable_profiling = True
     # The NCHWc layout pass (level ALL) replaces nodes with renamed ones; EXTENDED still fuses
     # Conv+activation but keeps the node names that carry each node's owner.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options = session_options(threads, "extended")
+    options.enable_profiling = True
     with tempfile.TemporaryDirectory(prefix="mtl-edge-prof-") as tmp:
         options.profile_file_prefix = str(Path(tmp) / "ort")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -63,8 +63,8 @@ class LiveSource:
 
     live = True
 
-    def __init__(self, what: str, policy: ReconnectPolicy) -> None:
-        self.what, self.policy = what, policy
+    def __init__(self, what: str, policy: ReconnectPolicy | None = None) -> None:
+        self.what, self.policy = what, policy or ReconnectPolicy()
         self.corrupt = 0  # frames that could not be decoded, skipped
         self.reconnects = 0  # successful connections after the first
         self.finished = False  # a finite stream (a file) reached its end: no reconnect

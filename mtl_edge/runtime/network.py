@@ -28,9 +28,12 @@ class NetworkSource(LiveSource):
     """Frames of a network stream, as they arrive."""
 
     def __init__(self, url: str, policy: ReconnectPolicy | None = None) -> None:
-        super().__init__(url, policy or ReconnectPolicy())
-        self.url = url
+        super().__init__(url, policy)
         self._last_pts: int | None = None
+
+    @property
+    def url(self) -> str:
+        return self.what
 
     def _open(self) -> tuple[Any, str]:
         import av

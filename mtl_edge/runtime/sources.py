@@ -115,7 +115,7 @@ class CaptureSource(LiveSource):
     def __init__(
         self, target: int | str, backend: int | None = None, what: str = "", policy: ReconnectPolicy | None = None
     ) -> None:
-        super().__init__(what or str(target), policy or ReconnectPolicy())
+        super().__init__(what or str(target), policy)
         self._target, self._backend = target, backend
         self.open_now()
 
