@@ -17,6 +17,8 @@ def describe(path: str | Path, imgsz: tuple[int, int] | None = None) -> str:
     recipe = recipe_from_dict(ckpt["recipe"], where=f"{path} (recipe)")
     h, w = imgsz or tuple(recipe.data.imgsz)
     deploy = reparameterize_model(copy.deepcopy(net)).eval()
+    for head in deploy.heads.values():
+        head.export = True  # count the decode too: a glimpse classifier runs there
     lines = [
         f"checkpoint  {path}",
         f"recipe      {recipe.name} (epoch {ckpt['epoch'] + 1}, mtl-edge {ckpt['package_version']})",

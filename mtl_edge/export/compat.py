@@ -18,11 +18,13 @@ from onnx import TensorProto, numpy_helper
 
 #: TensorRT 10 parses opsets 9 to 20.
 OPSET_RANGE = (9, 20)
-#: Ops both ONNX Runtime and TensorRT run natively (no plugins), from onnx-tensorrt's matrix.
+#: Ops both ONNX Runtime and TensorRT run natively (no plugins), from onnx-tensorrt's matrix
+#: (GridSample: FP32/FP16, 4-D input only, TensorRT's IGridSampleLayer).
 SUPPORTED_OPS = frozenset(
     "Abs Add And ArgMax ArgMin AveragePool BatchNormalization Cast Ceil Clip Concat Constant ConstantOfShape Conv "
     "ConvTranspose Cos DepthToSpace DequantizeLinear Div Elu Equal Erf Exp Expand Flatten Floor Gather "
-    "GatherElements GatherND Gemm GlobalAveragePool GlobalMaxPool Greater GreaterOrEqual HardSigmoid HardSwish "
+    "GatherElements GatherND Gemm GlobalAveragePool GlobalMaxPool Greater GreaterOrEqual GridSample HardSigmoid "
+    "HardSwish "
     "Identity LeakyRelu Less LessOrEqual Log LogSoftmax MatMul Max MaxPool Mean Min Mul Neg Not Or Pad Pow PRelu "
     "QuantizeLinear Range ReduceL2 ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum Relu Reshape Resize Round "
     "Shape Sigmoid Sign Sin Slice Softmax Softplus SpaceToDepth Split Sqrt Squeeze Sub Sum Tanh Tile TopK Transpose "

@@ -158,7 +158,7 @@ def to_float16(
                     casts_in[name] = half_name(name)
                     nodes.append(
                         helper.make_node(
-                            "Cast", [name], [half_name(name)], name=f"{node.name}/to_fp16", to=TensorProto.FLOAT16
+                            "Cast", [name], [half_name(name)], name=f"{node.name}/to_fp16_{k}", to=TensorProto.FLOAT16
                         )
                     )
                 new.input[k] = half_name(name)

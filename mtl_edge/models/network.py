@@ -21,10 +21,13 @@ STD = (0.25, 0.25, 0.25)
 
 
 def pyramid(backbone: nn.Module, neck: nn.Module, x: Tensor) -> dict[str, Tensor]:
-    """Backbone maps c2..c5 (strides 4..32) and neck maps p3..p5 (strides 8..32), by name."""
+    """Backbone maps c2..c5 (strides 4..32), neck maps p3..p5 (strides 8..32) and the input, by name.
+
+    ``image`` is the normalised input itself, for heads that take a second look at pixels.
+    """
     c = backbone(x)
     p = neck(c)
-    return {"c2": c[0], "c3": c[1], "c4": c[2], "c5": c[3], "p3": p[0], "p4": p[1], "p5": p[2]}
+    return {"image": x, "c2": c[0], "c3": c[1], "c4": c[2], "c5": c[3], "p3": p[0], "p4": p[1], "p5": p[2]}
 
 
 def _normalization(device: torch.device | None = None) -> tuple[Tensor, Tensor]:

@@ -8,12 +8,15 @@ regression sample per object, which matters when training on a CPU.
 
 Decode runs in the graph with ops that ONNX Runtime and TensorRT both run natively:
 sigmoid, 3x3 max-pool peak extraction, TopK over classes x cells, GatherElements.
+With a glimpse (``glimpse.size > 0``, see glimpse.py) the peaks are taken class-agnostic,
+each candidate's class comes from a small CNN on its crop of the input frame, and the
+score is objectness x class probability.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +27,7 @@ from torch import Tensor, nn
 from mtl_edge.data.labels import SIGN_CLASSES, VEHICLE_CLASSES
 from mtl_edge.models.blocks import ConvBNAct
 from mtl_edge.models.heads.base import FuseUp, Head, level_for_stride
+from mtl_edge.models.heads.glimpse import GlimpseClassifier, GlimpseConfig, apply_deltas, crop_boxes
 from mtl_edge.models.registry import HEADS
 
 #: Prior probability of an object at a cell, for the heat-map bias (as in RetinaNet).
@@ -45,6 +49,7 @@ class DetectionConfig:
     gaussian: float = 0.54  # target Gaussian sigma = gaussian * box side / 6 (TTFNet's alpha/beta)
     heat_weight: float = 1.0
     box_weight: float = 5.0
+    glimpse: GlimpseConfig = field(default_factory=GlimpseConfig)  # second-look classifier (size 0: off)
 
 
 @dataclass
@@ -88,34 +93,72 @@ class DetectionHead(Head):
         nn.init.constant_(self.heat.bias, -math.log((1 - PRIOR) / PRIOR))
         nn.init.normal_(self.sides.weight, std=0.01)
         nn.init.constant_(self.sides.bias, 0.0)
+        self.glimpse = GlimpseClassifier(cfg.glimpse, len(cfg.classes)) if cfg.glimpse.size > 0 else None
 
     def forward(self, feats: dict[str, Tensor]) -> dict[str, Tensor]:
         x = self.fuse(feats["c2"], feats["p3"]) if self.fuse is not None else feats[self.level]
         x = self.tower(x)
         raw = {"heat": self.heat(x), "sides": self.sides(x)}
-        return self.decode(raw) if self.export else raw
+        if not self.export:
+            return raw
+        return self.decode_with_glimpse(raw, feats["image"]) if self.glimpse is not None else self.decode(raw)
 
     def decode(self, raw: dict[str, Tensor]) -> dict[str, Tensor]:
         """Top-K peaks as boxes [B,K,4] (xyxy input pixels), scores [B,K], classes int32 [B,K]."""
         heat = torch.sigmoid(raw["heat"].float())
         b, c, h, w = heat.shape
-        peaks = F.max_pool2d(heat, kernel_size=3, stride=1, padding=1)
-        heat = heat * (peaks == heat).to(heat.dtype)
-        scores, index = heat.reshape(b, c * h * w).topk(min(self.cfg.top_k, c * h * w), dim=1)
+        scores, index = _peaks(heat).reshape(b, c * h * w).topk(min(self.cfg.top_k, c * h * w), dim=1)
         # Float index arithmetic is exact here (< 2^24) and avoids integer Div, which engines treat differently.
         flat = index.to(torch.float32)
         cls = torch.floor(flat / (h * w))
-        cell = flat - cls * (h * w)
+        boxes = self._boxes_at(raw["sides"], flat - cls * (h * w))
+        return {"boxes": self._clamp(boxes, h, w), "scores": scores, "classes": cls.to(torch.int32)}
+
+    def candidates(self, raw: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Class-agnostic peaks for the glimpse: objectness [B,Kc] and unclamped boxes [B,Kc,4]."""
+        heat = torch.sigmoid(raw["heat"].float())
+        b, _, h, w = heat.shape
+        objectness = heat.amax(1, keepdim=True)
+        k = min(self.cfg.glimpse.candidates, h * w)
+        scores, index = _peaks(objectness).reshape(b, h * w).topk(k, dim=1)
+        return scores, self._boxes_at(raw["sides"], index.to(torch.float32))
+
+    def decode_with_glimpse(self, raw: dict[str, Tensor], image: Tensor) -> dict[str, Tensor]:
+        """Like :meth:`decode`, with each candidate classified by the glimpse; score = objectness x p(class)."""
+        assert self.glimpse is not None
+        objectness, boxes = self.candidates(raw)
+        b, k = objectness.shape
+        c = len(self.cfg.classes)
+        # The crop is decode (float32 geometry, named heads.<name>/...); only the CNN may run in fp16 / int8.
+        crops = crop_boxes(image, boxes.to(image.dtype), self.cfg.glimpse.size, self.cfg.glimpse.context)
+        logits, deltas = self.glimpse.classify(crops)
+        probs = torch.softmax(logits.float().reshape(b, k, c + 1), -1)[..., :c]  # no background
+        if deltas is not None:
+            boxes = apply_deltas(boxes, deltas.float().reshape(b, k, 4))
+        joint = (objectness.unsqueeze(-1) * probs).reshape(b, k * c)
+        scores, index = joint.topk(min(self.cfg.top_k, k * c), dim=1)
+        flat = index.to(torch.float32)
+        candidate = torch.floor(flat / c)
+        cls = flat - candidate * c
+        picked = boxes.gather(1, candidate.to(torch.int64).unsqueeze(-1).expand(b, -1, 4))
+        h, w = raw["heat"].shape[-2:]
+        return {"boxes": self._clamp(picked, h, w), "scores": scores, "classes": cls.to(torch.int32)}
+
+    def _boxes_at(self, sides: Tensor, cell: Tensor) -> Tensor:
+        """Boxes [B,K,4] (xyxy input pixels) predicted at flat cell indices ``cell`` [B,K] (float)."""
+        b, _, h, w = sides.shape
         row = torch.floor(cell / w)
         col = cell - row * w
         s = float(self.cfg.stride)
-        sides = torch.exp(raw["sides"].float().clamp(max=MAX_LOG_SIDE)) * s
-        gathered = sides.reshape(b, 4, h * w).gather(2, cell.to(torch.int64).unsqueeze(1).expand(b, 4, -1))
+        d = torch.exp(sides.float().clamp(max=MAX_LOG_SIDE)) * s
+        gathered = d.reshape(b, 4, h * w).gather(2, cell.to(torch.int64).unsqueeze(1).expand(b, 4, -1))
         cx, cy = (col + 0.5) * s, (row + 0.5) * s
-        boxes = torch.stack([cx - gathered[:, 0], cy - gathered[:, 1], cx + gathered[:, 2], cy + gathered[:, 3]], -1)
-        limit = torch.tensor([w * s, h * s, w * s, h * s], dtype=boxes.dtype)
-        boxes = torch.minimum(boxes.clamp(min=0.0), limit)
-        return {"boxes": boxes, "scores": scores, "classes": cls.to(torch.int32)}
+        return torch.stack([cx - gathered[:, 0], cy - gathered[:, 1], cx + gathered[:, 2], cy + gathered[:, 3]], -1)
+
+    def _clamp(self, boxes: Tensor, h: int, w: int) -> Tensor:
+        s = float(self.cfg.stride)
+        limit = torch.tensor([w * s, h * s, w * s, h * s], dtype=boxes.dtype, device=boxes.device)
+        return torch.minimum(boxes.clamp(min=0.0), limit)
 
     def loss(self, raw: dict[str, Tensor], targets: dict[str, Any], supervised: Tensor) -> dict[str, Tensor]:
         heat, sides = raw["heat"].float(), raw["sides"].float()
@@ -134,7 +177,17 @@ class DetectionHead(Head):
         return {"loss": total, "heat": heat_loss.detach(), "box": box_loss.detach()}
 
     def metadata(self, input_hw: tuple[int, int]) -> dict[str, Any]:
-        return {"classes": list(self.cfg.classes), "stride": self.cfg.stride, "top_k": self.cfg.top_k}
+        meta = {"classes": list(self.cfg.classes), "stride": self.cfg.stride, "top_k": self.cfg.top_k}
+        if self.glimpse is not None:
+            g = self.cfg.glimpse
+            meta["glimpse"] = {"size": g.size, "candidates": g.candidates, "refine": g.refine}
+        return meta
+
+
+def _peaks(heat: Tensor) -> Tensor:
+    """``heat`` with every value that is not a 3x3 local maximum set to 0."""
+    peaks = F.max_pool2d(heat, kernel_size=3, stride=1, padding=1)
+    return heat * (peaks == heat).to(heat.dtype)
 
 
 def masked_sum(per_sample: Tensor, supervised: Tensor) -> Tensor:

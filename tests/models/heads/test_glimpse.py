@@ -1,0 +1,72 @@
+"""Glimpse: exact bilinear crops, and the decode that scores candidates by objectness x class probability."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from mtl_edge.models.heads.detection import DetectionConfig, DetectionHead
+from mtl_edge.models.heads.glimpse import GlimpseClassifier, GlimpseConfig, crop_boxes
+
+
+def test_crops_sample_the_box_bilinearly_at_cell_centres():
+    ramp = torch.arange(64, dtype=torch.float32).expand(1, 2, 48, 64).clone()  # value == column index
+    ramp[:, 1] = torch.arange(48, dtype=torch.float32).view(48, 1)  # channel 1: value == row index
+    box = torch.tensor([[[10.0, 20.0, 30.0, 30.0]]])  # 20 wide, 10 tall: the crop is 20 x 20, centred
+    crop = crop_boxes(ramp, box, size=4, context=1.0)
+    assert crop.shape == (1, 2, 4, 4)
+    columns = torch.tensor([12.5, 17.5, 22.5, 27.5])  # cell centres of the 20 px side around x = 20, cut in 4
+    rows = columns + 5.0  # ... and around y = 25
+    # A pixel's value sits at its centre (i + 0.5), so the ramp reads position - 0.5.
+    assert torch.allclose(crop[0, 0, 0], columns - 0.5, atol=1e-4)
+    assert torch.allclose(crop[0, 1, :, 0], rows - 0.5, atol=1e-4)
+
+
+def test_crops_outside_the_frame_read_zero_and_keep_their_order():
+    image = torch.ones(2, 3, 32, 32)
+    image[1] *= 2.0
+    boxes = torch.tensor([[[100.0, 100.0, 110.0, 110.0], [8.0, 8.0, 16.0, 16.0]], [[4.0, 4.0, 12.0, 12.0]] * 2])
+    crops = crop_boxes(image, boxes, size=6, context=1.0)
+    assert crops.shape == (4, 3, 6, 6)
+    assert crops[0].abs().max() == 0 and torch.allclose(crops[1], torch.ones(3, 6, 6))
+    assert torch.allclose(crops[2:], torch.full((2, 3, 6, 6), 2.0))  # image 1's boxes read image 1
+
+
+def test_classifier_gives_one_logit_per_class_plus_background():
+    glimpse = GlimpseClassifier(GlimpseConfig(size=12, channels=(4, 8)), n_classes=5)
+    assert glimpse(torch.zeros(2, 3, 40, 60), torch.tensor([[[1.0, 1.0, 9.0, 9.0]] * 3] * 2)).shape == (2, 3, 6)
+
+
+def _glimpse_head() -> DetectionHead:
+    cfg = DetectionConfig(classes=("a", "b", "c"), stride=8, channels=8, top_k=4)
+    cfg.glimpse = GlimpseConfig(size=8, candidates=2, channels=(4,))
+    return DetectionHead(cfg, {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
+
+
+def test_decode_with_glimpse_classifies_each_candidate_from_its_crop():
+    head = _glimpse_head()
+    heat = torch.full((1, 3, 6, 10), -9.0)
+    heat[0, 0, 1, 1] = 2.0  # a candidate the heat map calls "a" ...
+    heat[0, 2, 4, 7] = 0.0  # ... and a weaker one it calls "c"
+    sides = torch.zeros((1, 4, 6, 10))
+    # The glimpse says: first candidate is "b" (p=0.7), second is background (p=0.9 of it).
+    logits = torch.log(torch.tensor([[[0.1, 0.7, 0.1, 0.1], [0.05, 0.0, 0.05, 0.9]]]).clamp(min=1e-9))
+    head.glimpse.classify = lambda crops: (logits.reshape(-1, 4), None)  # type: ignore[union-attr,method-assign]
+    out = head.decode_with_glimpse({"heat": heat, "sides": sides}, torch.zeros(1, 3, 48, 80))
+    assert out["boxes"].shape == (1, 4, 4) and out["classes"].dtype == torch.int32
+    obj = torch.sigmoid(torch.tensor(2.0))
+    assert out["classes"][0, 0] == 1 and math.isclose(float(out["scores"][0, 0]), float(obj) * 0.7, rel_tol=1e-5)
+    cx, cy = 1.5 * 8, 1.5 * 8  # exp(0) * stride = 8 px to every side
+    assert torch.allclose(out["boxes"][0, 0], torch.tensor([cx - 8, cy - 8, cx + 8, cy + 8]))
+    # Then the first candidate's other classes, then the second's best class: its background mass is gone.
+    expected = torch.tensor([float(obj) * 0.7, float(obj) * 0.1, float(obj) * 0.1, 0.5 * 0.05])
+    assert torch.allclose(out["scores"][0], expected, atol=1e-5)
+
+
+def test_glimpse_weights_follow_the_recipe_switch():
+    plain = DetectionHead(DetectionConfig(channels=8), {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
+    assert plain.glimpse is None and "glimpse" not in plain.metadata((48, 80))
+    head = _glimpse_head()
+    assert head.metadata((48, 80))["glimpse"] == {"size": 8, "candidates": 2, "refine": False}
+    assert any(".glimpse." in f".{k}" for k in head.state_dict())
