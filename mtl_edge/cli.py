@@ -52,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
     recipe = load_recipe(args.recipe, check_paths=True)
-    best = train(recipe, args.out, resume=args.resume, progress=not args.quiet)
+    best = train(recipe, args.out, resume=args.resume, progress=not args.quiet, glimpse_from=args.glimpse_from)
     print(f"best checkpoint: {best}")
     return 0
 
@@ -258,6 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", type=Path, required=True, help="run folder for checkpoints")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
+    tr.add_argument(
+        "--glimpse-from",
+        type=Path,
+        default=None,
+        metavar="CKPT",
+        help="skip the main schedule: start from CKPT (trained with this recipe minus its glimpse "
+        "classifiers) and only fit the glimpses (minutes on a CPU)",
+    )
     tr.set_defaults(func=cmd_train)
 
     ev = _command(

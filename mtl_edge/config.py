@@ -107,6 +107,7 @@ class TrainConfig:
     eval_every: int = 1  # epochs between validation runs
     eval_images: int = 200  # validation images per run (the final eval uses mtl-edge eval)
     score_threshold: float = 0.3  # deploy threshold for detection precision/recall
+    glimpse_epochs: int = 8  # epochs fitting the heads' glimpse classifiers after the main schedule
 
 
 @dataclass

@@ -3,7 +3,9 @@
 AdamW with linear warm-up then cosine decay, an EMA of the weights (evaluated and
 saved), AMP on CUDA, deterministic seeding, DistributedDataParallel when launched by
 ``torchrun``, atomic checkpoints (``last.pt`` every epoch, ``best.pt`` on improvement)
-and ``--resume`` from ``last.pt``.
+and ``--resume`` from ``last.pt``. Heads with a glimpse classifier get it fitted on the
+frozen best network after the main schedule (see glimpse_fit.py); ``glimpse_from``
+runs only that stage on an existing checkpoint.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from mtl_edge.data.dataset import HEADS as DATASET_HEADS
 from mtl_edge.data.dataset import DrivingDataset, collate
 from mtl_edge.data.transforms import build_augment, build_transforms
 from mtl_edge.evaluate import MAIN_METRIC, evaluate, print_summary
+from mtl_edge.glimpse_fit import fit_glimpses, glimpse_heads
 from mtl_edge.losses import MultiTaskLoss
 from mtl_edge.models.network import MultiTaskNet, build_model, normalize
 
@@ -81,6 +84,11 @@ class CachedDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def without_augment(self) -> CachedDataset:
+        plain = copy.copy(self)
+        plain.augment = None
+        return plain
 
     def __getitem__(self, index: int):
         image, target = self.samples[index]
@@ -151,9 +159,18 @@ def _distributed() -> tuple[int, int]:
 
 
 def train(
-    recipe: Any, out: str | Path, resume: bool = False, progress: bool = True, max_steps: int | None = None
+    recipe: Any,
+    out: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    max_steps: int | None = None,
+    glimpse_from: str | Path | None = None,
 ) -> Path:
-    """Train; returns the path of the best checkpoint. ``max_steps`` stops early (tests)."""
+    """Train; returns the path of the best checkpoint. ``max_steps`` stops early (tests).
+
+    ``glimpse_from`` skips the main schedule: it takes that checkpoint's weights and only
+    fits the glimpse classifiers the recipe adds.
+    """
     from tqdm import tqdm
 
     from mtl_edge.config import recipe_to_dict
@@ -193,6 +210,9 @@ def train(
     )
 
     net = model_from_recipe(recipe.model).to(device)
+    if glimpse_from is not None:
+        start = _load_without_glimpses(net, glimpse_from)
+        return _fit_glimpses_and_save(recipe, net, start, out, train_ds, val_root, device, progress)
     criterion = MultiTaskLoss(list(net.heads), DATASET_HEADS, recipe.loss.weights, recipe.loss.uncertainty).to(device)
     model: nn.Module = nn.parallel.DistributedDataParallel(net) if world > 1 else net
     opt = torch.optim.AdamW(param_groups([net, criterion], cfg.weight_decay), lr=cfg.lr)
@@ -282,9 +302,70 @@ def train(
             save_checkpoint(out / "best.pt", **common)
         if max_steps is not None and step >= max_steps:
             break
+    if main and glimpse_heads(net) and cfg.glimpse_epochs > 0:
+        best_state = load_checkpoint(out / "best.pt")
+        best_net = model_from_recipe(recipe.model).to(device)  # a fresh module: DDP's hooks stay on `net`
+        best_net.load_state_dict(best_state["model"])
+        _fit_glimpses_and_save(recipe, best_net, best_state, out, train_ds, val_root, device, progress)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
+    return out / "best.pt"
+
+
+def _load_without_glimpses(net: MultiTaskNet, path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint whose weights match ``net`` except for glimpse classifiers it lacks."""
+    from mtl_edge.checkpoint import CheckpointError
+
+    ckpt = load_checkpoint(path)
+    own = {k: v for k, v in ckpt["model"].items() if ".glimpse." not in k}
+    try:
+        missing, unexpected = net.load_state_dict(own, strict=False)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: its weights do not fit this recipe's model ({str(e)[:300]}).") from e
+    other = [k for k in missing if ".glimpse." not in k]
+    if other or unexpected:
+        raise CheckpointError(
+            f"{path}: its model differs from the recipe's beyond the glimpse classifiers "
+            f"(missing {other[:3]}, unexpected {unexpected[:3]}). Use the recipe it was trained with, plus glimpses."
+        )
+    return ckpt
+
+
+def _fit_glimpses_and_save(
+    recipe: Any,
+    net: MultiTaskNet,
+    start: dict[str, Any],
+    out: Path,
+    train_ds: Any,
+    val_root: Path | None,
+    device: torch.device,
+    progress: bool,
+) -> Path:
+    """Fit the glimpses of ``net`` (weights of checkpoint ``start``) and write ``out/best.pt``."""
+    from mtl_edge.config import recipe_to_dict
+
+    cfg = recipe.train
+    plain = train_ds.without_augment() if isinstance(train_ds, CachedDataset) else train_ds
+    loader = torch.utils.data.DataLoader(plain, batch_size=cfg.batch, shuffle=False, collate_fn=collate)
+    started = time.perf_counter()
+    stats = fit_glimpses(net, loader, cfg.glimpse_epochs, seed=cfg.seed, progress=progress)
+    print(f"glimpse classifiers fitted in {time.perf_counter() - started:.0f} s: {stats}")
+    metrics: dict[str, Any] = {}
+    if val_root is not None:
+        metrics = evaluate(
+            net, val_root, tuple(recipe.data.imgsz), n_images=cfg.eval_images, score_threshold=cfg.score_threshold
+        )
+        print(print_summary(metrics))
+    classes = {h: list(getattr(net.heads[h].cfg, "classes", ())) for h in net.heads}
+    save_checkpoint(
+        out / "best.pt",
+        recipe=recipe_to_dict(recipe),
+        model=net.state_dict(),
+        metrics=metrics,
+        epoch=start["epoch"],
+        classes=classes,
+    )
     return out / "best.pt"
 
 

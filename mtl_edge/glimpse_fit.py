@@ -1,0 +1,182 @@
+"""Fit the detection heads' glimpse classifiers on a trained, frozen network.
+
+The glimpse sees what the deployed decode will give it: the head's own class-agnostic
+candidates on the training images, each labelled by its best IoU with the ground truth
+(>= ``positive_iou``, 0.5 by default, with a labelled object: that class; < 0.3 with
+every object: background; in between, or on an ignored object: left out). Jittered
+copies of every labelled box (4 each, centre shifted up to 15% of the side, scale
+0.8-1.25) add positives the candidates miss. A glimpse that refines boxes also learns,
+on the positives, the deltas from the candidate box to its object's box (smooth L1).
+This is the second stage of a two-stage detector, trained the way
+Faster R-CNN trains its box head on proposals: minutes on a CPU, since only small
+crops pass through a small CNN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mtl_edge.data.dataset import HEADS as DATASET_HEADS
+from mtl_edge.metrics import box_iou
+from mtl_edge.models.heads.detection import DetectionHead
+from mtl_edge.models.heads.glimpse import GlimpseClassifier, crop_boxes, encode_deltas
+from mtl_edge.models.network import MultiTaskNet, normalize
+
+#: IoU below which (with every object, ignored ones included) a candidate is background.
+BACKGROUND_IOU = 0.3
+#: Jittered copies of each labelled box added as positives.
+JITTERS = 4
+
+
+def glimpse_heads(net: MultiTaskNet) -> dict[str, DetectionHead]:
+    return {n: h for n, h in net.heads.items() if isinstance(h, DetectionHead) and h.glimpse is not None}
+
+
+@dataclass
+class GlimpseSamples:
+    """What a glimpse is fitted on: crops, their labels, and (for refinement) boxes and targets."""
+
+    crops: Tensor  # float16 [N,3,S,S]
+    labels: Tensor  # int64 [N]; the background class is n_classes
+    boxes: Tensor  # float32 [N,4], the box each crop was cut around
+    targets: Tensor  # float32 [N,4], its object's box (positives only; background rows repeat ``boxes``)
+
+
+def label_candidates(
+    cands: np.ndarray, gt: np.ndarray, labels: np.ndarray, ignore: np.ndarray, bg: int, positive_iou: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class per candidate box (``bg`` for background, -1 for left out; see the module doc) and the
+    index of its best-matching object (-1 without one)."""
+    if len(gt) == 0:
+        return np.full(len(cands), bg, np.int64), np.full(len(cands), -1, np.int64)
+    iou = box_iou(cands.astype(np.float64), gt.astype(np.float64))
+    best, which = iou.max(1), iou.argmax(1)
+    out = np.where(best < BACKGROUND_IOU, bg, -1)
+    positive = (best >= positive_iou) & ~ignore[which] & (labels[which] >= 0)
+    out[positive] = labels[which][positive]
+    return out, np.where(positive, which, -1)
+
+
+def jittered(gt: np.ndarray, rng: np.random.Generator, copies: int = JITTERS) -> np.ndarray:
+    """``copies`` randomly shifted and scaled versions of each box [N,4] -> [N*copies,4]."""
+    if len(gt) == 0:
+        return np.zeros((0, 4), np.float32)
+    boxes = np.repeat(gt.astype(np.float64), copies, 0)
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    scale = np.exp(rng.uniform(math.log(0.8), math.log(1.25), len(boxes)))
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2 + rng.uniform(-0.15, 0.15, len(boxes)) * w
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2 + rng.uniform(-0.15, 0.15, len(boxes)) * h
+    hw, hh = w * scale / 2, h * scale / 2
+    return np.stack([cx - hw, cy - hh, cx + hw, cy + hh], 1).astype(np.float32)
+
+
+@torch.no_grad()
+def collect_samples(net: MultiTaskNet, name: str, loader: Any, seed: int = 0, progress: bool = True) -> GlimpseSamples:
+    """Glimpse training samples for head ``name`` over ``loader``'s (un-augmented) batches."""
+    from tqdm import tqdm
+
+    head = net.heads[name]
+    assert isinstance(head, DetectionHead) and head.glimpse is not None
+    cfg, bg = head.cfg.glimpse, len(head.cfg.classes)
+    rng = np.random.default_rng(seed)
+    device = next(net.parameters()).device
+    head_index = DATASET_HEADS.index(name)
+    crops, labels, boxes, targets = [], [], [], []
+    net.eval()
+    for images, batch in tqdm(loader, desc=f"{name} glimpse samples", unit=" batches", disable=not progress):
+        x = normalize(images.to(device))
+        _, cand = head.candidates(head(net.features(x)))
+        for i in range(len(x)):
+            if not bool(batch["supervises"][i, head_index]):
+                continue  # this sample does not label the head's objects: its candidates are not negatives
+            sel = (batch["head"][i] == head.box_head_id).numpy()
+            gt = np.asarray(batch["boxes"][i], np.float32)[sel].reshape(-1, 4)
+            cls, ign = batch["labels"][i].numpy()[sel], batch["ignore"][i].numpy()[sel].astype(bool)
+            mine = cand[i].cpu().numpy()
+            lab, which = label_candidates(mine, gt, cls, ign, bg, cfg.positive_iou)
+            used = lab >= 0
+            keep_gt = ~ign & (cls >= 0)
+            b = np.concatenate([mine[used], jittered(gt[keep_gt], rng)])
+            if not len(b):
+                continue
+            matched = mine[used].copy()
+            matched[which[used] >= 0] = gt[which[used][which[used] >= 0]]
+            target = np.concatenate([matched, np.repeat(gt[keep_gt], JITTERS, 0)])
+            labels.append(torch.from_numpy(np.concatenate([lab[used], np.repeat(cls[keep_gt], JITTERS)])))
+            boxes.append(torch.from_numpy(b.astype(np.float32)))
+            targets.append(torch.from_numpy(target.astype(np.float32)))
+            crops.append(crop_boxes(x[i : i + 1], boxes[-1].to(device, x.dtype).unsqueeze(0), cfg.size, cfg.context))
+            crops[-1] = crops[-1].half().cpu()
+    if not crops:
+        raise ValueError(f"no {name} samples to fit the glimpse on: the training data label no {name} objects")
+    return GlimpseSamples(torch.cat(crops), torch.cat(labels), torch.cat(boxes), torch.cat(targets))
+
+
+def fit_classifier(
+    glimpse: GlimpseClassifier,
+    samples: GlimpseSamples,
+    epochs: int,
+    batch: int = 128,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Train ``glimpse`` (AdamW, one-cycle LR, brightness/contrast jitter); returns loss and accuracy."""
+    from tqdm import tqdm
+
+    device = next(glimpse.parameters()).device
+    crops, labels = samples.crops, samples.labels
+    n_classes = glimpse.logits.out_features - 1
+    positive = labels < n_classes
+    deltas = torch.zeros(len(labels), 4)
+    deltas[positive] = encode_deltas(samples.boxes[positive].double(), samples.targets[positive].double()).float()
+    gen = torch.Generator().manual_seed(seed)
+    steps_per_epoch = max(1, len(crops) // batch)
+    opt = torch.optim.AdamW(glimpse.parameters(), lr=4e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=4e-3, total_steps=epochs * steps_per_epoch)
+    glimpse.train()
+    loss = torch.zeros(())
+    for epoch in range(epochs):
+        order = torch.randperm(len(crops), generator=gen)
+        bar = tqdm(range(steps_per_epoch), desc=f"glimpse epoch {epoch + 1}/{epochs}", disable=not progress)
+        for step in bar:
+            idx = order[step * batch : (step + 1) * batch]
+            x = crops[idx].to(device, torch.float32)
+            gain = torch.empty(len(x), 1, 1, 1).uniform_(0.8, 1.2, generator=gen).to(device)
+            shift = torch.empty(len(x), 1, 1, 1).uniform_(-0.3, 0.3, generator=gen).to(device)
+            logits, predicted_deltas = glimpse.classify(x * gain + shift)
+            loss = F.cross_entropy(logits, labels[idx].to(device))
+            if predicted_deltas is not None:
+                pos = positive[idx].to(device)
+                box_loss = F.smooth_l1_loss(predicted_deltas[pos], deltas[idx].to(device)[pos], reduction="sum")
+                loss = loss + box_loss / len(idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    glimpse.eval()
+    with torch.no_grad():
+        chunks = [crops[i : i + 1024].to(device, torch.float32) for i in range(0, len(crops), 1024)]
+        predicted = torch.cat([glimpse.classify(c)[0].argmax(1).cpu() for c in chunks])
+    accuracy = float((predicted == labels).float().mean())
+    return {"samples": float(len(crops)), "loss": loss.item(), "train_accuracy": accuracy}
+
+
+def fit_glimpses(
+    net: MultiTaskNet, loader: Any, epochs: int, seed: int = 0, progress: bool = True
+) -> dict[str, dict[str, float]]:
+    """Fit every glimpse of ``net`` (the rest stays frozen); returns per-head fitting stats."""
+    stats = {}
+    for name, head in glimpse_heads(net).items():
+        samples = collect_samples(net, name, loader, seed, progress)
+        assert head.glimpse is not None
+        stats[name] = fit_classifier(head.glimpse, samples, epochs, seed=seed, progress=progress)
+    net.eval()
+    return stats
