@@ -183,3 +183,16 @@ def test_cpu_graph_has_no_float_relu_or_requantize_step_in_its_towers(fp32, cali
     assert not requantized
     modes = [a.s for n in q.graph.node if n.op_type == "Resize" for a in n.attribute if a.name == "mode"]
     assert b"nearest" not in modes  # the 2x upsamples are NHWC copies; the drivable logits' linear Resize stays
+
+
+@pytest.mark.parametrize("target", ["tensorrt", "cpu"])
+def test_int8_leaves_the_glimpse_classifiers_float(fp32, calib, tmp_path, target):
+    glimpse_convs = [n.name for n in fp32.graph.node if "/glimpse/" in n.name and n.op_type == "Conv"]
+    assert glimpse_convs  # the tiny recipe's signs head has a glimpse
+    q, _ = quantize_int8(fp32, calib, HW, 1, tmp_path, target=target)
+    consts = {t.name: numpy_helper.to_array(t) for t in q.graph.initializer}
+    dq_outputs = {n.output[0] for n in q.graph.node if n.op_type == "DequantizeLinear"}
+    for n in q.graph.node:
+        if n.name in glimpse_convs:
+            assert n.op_type == "Conv" and consts[n.input[1]].dtype == np.float32, n.name
+            assert not dq_outputs.intersection(n.input[:1]), n.name  # fed float, not a dequantized tensor
