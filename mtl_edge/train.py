@@ -213,8 +213,12 @@ def train(
     if glimpse_from is not None:
         start = _load_without_glimpses(net, glimpse_from)
         return _fit_glimpses_and_save(recipe, net, start, out, train_ds, val_root, device, progress)
+    for head in glimpse_heads(net).values():  # fitted after the schedule; no loss reaches them in it (DDP
+        head.glimpse.requires_grad_(False)  # would fail on parameters without gradients)
     criterion = MultiTaskLoss(list(net.heads), DATASET_HEADS, recipe.loss.weights, recipe.loss.uncertainty).to(device)
-    model: nn.Module = nn.parallel.DistributedDataParallel(net) if world > 1 else net
+    # Heads pick their pyramid levels, so some modules may feed no loss (the neck's bottom-up path when
+    # every head reads p3): DDP must look for unused parameters or its second step fails.
+    model: nn.Module = nn.parallel.DistributedDataParallel(net, find_unused_parameters=True) if world > 1 else net
     opt = torch.optim.AdamW(param_groups([net, criterion], cfg.weight_decay), lr=cfg.lr)
     amp = cfg.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
