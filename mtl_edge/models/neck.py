@@ -55,16 +55,22 @@ class PANNeck(nn.Module):
         self.top_down = nn.ModuleList(_smooth(channels, depth) for _ in range(2))  # at stride 16, then 8
         self.down = nn.ModuleList(RepConv(channels, channels, s=2) for _ in range(2))  # 8 -> 16, 16 -> 32
         self.bottom_up = nn.ModuleList(_smooth(channels, depth) for _ in range(2))  # at stride 16, then 32
+        #: Outputs computed, from P3 up (1-3): the bottom-up path stops at the deepest level a head reads.
+        self.levels = 3
 
     def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
-        """Neck outputs for the last three maps of ``features`` (strides 8, 16, 32)."""
+        """Neck outputs for the last three maps of ``features``: [P3, P4, P5] up to ``levels`` of them."""
         if len(features) < 3:
             raise ValueError(f"PANNeck needs the stride 8, 16 and 32 feature maps, got {len(features)}")
         l3, l4, l5 = (lateral(c) for lateral, c in zip(self.lateral, features[-3:], strict=True))
         # Top-down (FPN): coarse semantics flow to the fine levels.
         t4 = self.top_down[0](l4 + _up(l5))
         p3 = self.top_down[1](l3 + _up(t4))
+        if self.levels == 1:
+            return [p3]
         # Bottom-up (PAN): fine localisation flows back to the coarse levels.
         p4 = self.bottom_up[0](t4 + self.down[0](p3))
+        if self.levels == 2:
+            return [p3, p4]
         p5 = self.bottom_up[1](l5 + self.down[1](p4))
         return [p3, p4, p5]

@@ -26,8 +26,9 @@ def pyramid(backbone: nn.Module, neck: nn.Module, x: Tensor) -> dict[str, Tensor
     ``image`` is the normalised input itself, for heads that take a second look at pixels.
     """
     c = backbone(x)
-    p = neck(c)
-    return {"image": x, "c2": c[0], "c3": c[1], "c4": c[2], "c5": c[3], "p3": p[0], "p4": p[1], "p5": p[2]}
+    feats = {"image": x, "c2": c[0], "c3": c[1], "c4": c[2], "c5": c[3]}
+    feats.update(zip(("p3", "p4", "p5"), neck(c)))  # as many levels as the neck computes
+    return feats
 
 
 def _normalization(device: torch.device | None = None) -> tuple[Tensor, Tensor]:
@@ -152,4 +153,7 @@ def build_model(
     for name, cfg in (heads or {}).items():
         cls = HEADS.get(name)
         built[name] = cls(cfg if cfg is not None else cls.Config(), channels)
+    # Compute the neck only as deep as a head reads: unread levels would cost FLOPs and train nothing.
+    read = {level for head in built.values() for level in head.reads}
+    neck.levels = max((i + 1 for i, level in enumerate(("p3", "p4", "p5")) if level in read), default=1)
     return MultiTaskNet(trunk, neck, built)

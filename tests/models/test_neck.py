@@ -92,3 +92,20 @@ def test_deploy_graph_is_plain_and_matches_onnxruntime() -> None:
     with torch.no_grad():
         for got, ref in zip(outs, model(x), strict=True):
             torch.testing.assert_close(torch.from_numpy(got), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_neck_stops_at_the_deepest_level_a_head_reads() -> None:
+    from mtl_edge.models.heads.detection import DetectionConfig
+    from mtl_edge.models.network import build_model
+
+    torch.manual_seed(0)
+    p3_only = build_model("edgenet", {"width": 0.25, "depth": 0.5}, 16, 1, {"lanes": None, "signs": None})
+    assert p3_only.neck.levels == 1
+    x = torch.randn(1, 3, 64, 96)
+    feats = p3_only.eval().features(x)
+    assert "p3" in feats and "p4" not in feats
+    full = copy.deepcopy(p3_only.neck)
+    full.levels = 3
+    assert torch.equal(full(p3_only.backbone(x))[0], feats["p3"])  # same P3 either way
+    coarse = DetectionConfig(stride=16, channels=8)
+    assert build_model("edgenet", {"width": 0.25, "depth": 0.5}, 16, 1, {"vehicles": coarse}).neck.levels == 2

@@ -24,6 +24,8 @@ class Head(nn.Module):
     output_names: ClassVar[tuple[str, ...]]
     #: Keys of the raw (pre-decode) outputs that exist in eval mode.
     raw_names: ClassVar[tuple[str, ...]]
+    #: Pyramid maps the head reads (the neck computes no level beyond the deepest one asked for).
+    reads: tuple[str, ...] = ("p3",)
 
     def __init__(self) -> None:
         super().__init__()

@@ -76,6 +76,7 @@ class DetectionHead(Head):
         self.cfg = cfg
         c = cfg.channels
         self.level = level_for_stride(cfg.stride)
+        self.reads = ("c2", "p3") if self.level == "c2" else (self.level,)
         if self.level == "c2":
             self.fuse = FuseUp(channels["c2"], channels["p3"], c, factor=2)
             first = c
