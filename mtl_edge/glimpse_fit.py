@@ -77,46 +77,68 @@ def jittered(gt: np.ndarray, rng: np.random.Generator, copies: int = JITTERS) ->
     return np.stack([cx - hw, cy - hh, cx + hw, cy + hh], 1).astype(np.float32)
 
 
+def _samples_of_image(
+    head: DetectionHead, x: Tensor, mine: np.ndarray, targets: dict[str, Any], rng: np.random.Generator
+) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+    """Crops, labels, boxes and box targets from one image's candidates ``mine`` and its objects."""
+    cfg, bg = head.cfg.glimpse, len(head.cfg.classes)
+    assert cfg is not None
+    gt, cls, ign = targets["boxes"], targets["labels"], targets["ignore"]
+    lab, which = label_candidates(mine, gt, cls, ign, bg, cfg.positive_iou)
+    used = lab >= 0
+    keep_gt = ~ign & (cls >= 0)
+    b = np.concatenate([mine[used], jittered(gt[keep_gt], rng)])
+    if not len(b):
+        return None
+    matched = mine[used].copy()
+    matched[which[used] >= 0] = gt[which[used][which[used] >= 0]]
+    target = np.concatenate([matched, np.repeat(gt[keep_gt], JITTERS, 0)])
+    boxes = torch.from_numpy(b.astype(np.float32))
+    crops = crop_boxes(x, boxes.to(x.device, x.dtype).unsqueeze(0), cfg.size, cfg.context).half().cpu()
+    labels = torch.from_numpy(np.concatenate([lab[used], np.repeat(cls[keep_gt], JITTERS)]))
+    return crops, labels, boxes, torch.from_numpy(target.astype(np.float32))
+
+
 @torch.no_grad()
-def collect_samples(net: MultiTaskNet, name: str, loader: Any, seed: int = 0, progress: bool = True) -> GlimpseSamples:
-    """Glimpse training samples for head ``name`` over ``loader``'s (un-augmented) batches."""
+def collect_samples(
+    net: MultiTaskNet, names: list[str], loader: Any, seed: int = 0, progress: bool = True
+) -> dict[str, GlimpseSamples]:
+    """Glimpse training samples for each head of ``names`` over ``loader``'s (un-augmented)
+    batches. The frozen network runs once per batch for all of them; each head draws its
+    box jitter from its own generator seeded with ``seed``."""
     from tqdm import tqdm
 
-    head = net.heads[name]
-    assert isinstance(head, DetectionHead) and head.glimpse is not None
-    cfg, bg = head.cfg.glimpse, len(head.cfg.classes)
-    rng = np.random.default_rng(seed)
+    heads = {name: net.heads[name] for name in names}
+    assert all(isinstance(h, DetectionHead) and h.glimpse is not None for h in heads.values())
+    rngs = {name: np.random.default_rng(seed) for name in names}
     device = next(net.parameters()).device
-    head_index = DATASET_HEADS.index(name)
-    crops, labels, boxes, targets = [], [], [], []
+    parts: dict[str, list[tuple[Tensor, ...]]] = {name: [] for name in names}
     net.eval()
-    for images, batch in tqdm(loader, desc=f"{name} glimpse samples", unit=" batches", disable=not progress):
+    for images, batch in tqdm(loader, desc="glimpse samples", unit=" batches", disable=not progress):
         x = normalize(images.to(device))
-        _, cand = head.candidates(head(net.features(x)))
-        for i in range(len(x)):
-            if not bool(batch["supervises"][i, head_index]):
-                continue  # this sample does not label the head's objects: its candidates are not negatives
-            sel = (batch["head"][i] == head.box_head_id).numpy()
-            gt = np.asarray(batch["boxes"][i], np.float32)[sel].reshape(-1, 4)
-            cls, ign = batch["labels"][i].numpy()[sel], batch["ignore"][i].numpy()[sel].astype(bool)
-            mine = cand[i].cpu().numpy()
-            lab, which = label_candidates(mine, gt, cls, ign, bg, cfg.positive_iou)
-            used = lab >= 0
-            keep_gt = ~ign & (cls >= 0)
-            b = np.concatenate([mine[used], jittered(gt[keep_gt], rng)])
-            if not len(b):
-                continue
-            matched = mine[used].copy()
-            matched[which[used] >= 0] = gt[which[used][which[used] >= 0]]
-            target = np.concatenate([matched, np.repeat(gt[keep_gt], JITTERS, 0)])
-            labels.append(torch.from_numpy(np.concatenate([lab[used], np.repeat(cls[keep_gt], JITTERS)])))
-            boxes.append(torch.from_numpy(b.astype(np.float32)))
-            targets.append(torch.from_numpy(target.astype(np.float32)))
-            crops.append(crop_boxes(x[i : i + 1], boxes[-1].to(device, x.dtype).unsqueeze(0), cfg.size, cfg.context))
-            crops[-1] = crops[-1].half().cpu()
-    if not crops:
-        raise ValueError(f"no {name} samples to fit the glimpse on: the training data label no {name} objects")
-    return GlimpseSamples(torch.cat(crops), torch.cat(labels), torch.cat(boxes), torch.cat(targets))
+        feats = net.features(x)
+        for name, head in heads.items():
+            assert isinstance(head, DetectionHead)
+            _, cand = head.candidates(head(feats))
+            head_index = DATASET_HEADS.index(name)
+            for i in range(len(x)):
+                if not bool(batch["supervises"][i, head_index]):
+                    continue  # this sample does not label the head's objects: its candidates are not negatives
+                sel = (batch["head"][i] == head.box_head_id).numpy()
+                targets = {
+                    "boxes": np.asarray(batch["boxes"][i], np.float32)[sel].reshape(-1, 4),
+                    "labels": batch["labels"][i].numpy()[sel],
+                    "ignore": batch["ignore"][i].numpy()[sel].astype(bool),
+                }
+                got = _samples_of_image(head, x[i : i + 1], cand[i].cpu().numpy(), targets, rngs[name])
+                if got is not None:
+                    parts[name].append(got)
+    out = {}
+    for name, got in parts.items():
+        if not got:
+            raise ValueError(f"no {name} samples to fit the glimpse on: the training data label no {name} objects")
+        out[name] = GlimpseSamples(*(torch.cat(column) for column in zip(*got, strict=True)))
+    return out
 
 
 def fit_classifier(
@@ -173,10 +195,11 @@ def fit_glimpses(
     net: MultiTaskNet, loader: Any, epochs: int, seed: int = 0, progress: bool = True
 ) -> dict[str, dict[str, float]]:
     """Fit every glimpse of ``net`` (the rest stays frozen); returns per-head fitting stats."""
+    heads = glimpse_heads(net)
+    samples = collect_samples(net, list(heads), loader, seed, progress)
     stats = {}
-    for name, head in glimpse_heads(net).items():
-        samples = collect_samples(net, name, loader, seed, progress)
+    for name, head in heads.items():
         assert head.glimpse is not None
-        stats[name] = fit_classifier(head.glimpse, samples, epochs, seed=seed, progress=progress)
+        stats[name] = fit_classifier(head.glimpse, samples.pop(name), epochs, seed=seed, progress=progress)
     net.eval()
     return stats

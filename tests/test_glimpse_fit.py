@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from mtl_edge.checkpoint import CheckpointError, load_checkpoint
-from mtl_edge.glimpse_fit import GlimpseSamples, fit_classifier, jittered, label_candidates
+from mtl_edge.glimpse_fit import GlimpseSamples, collect_samples, fit_classifier, jittered, label_candidates
 from mtl_edge.models.heads.glimpse import GlimpseClassifier, GlimpseConfig, apply_deltas, encode_deltas
-from mtl_edge.train import load_model, train
+from mtl_edge.train import load_model, model_from_recipe, train
 
 from .conftest import tiny_recipe
 
@@ -104,3 +104,24 @@ def test_glimpse_from_a_checkpoint_of_another_model_says_so(tiny_data, tmp_path)
     other.model.neck.channels = 24
     with pytest.raises(CheckpointError, match="recipe"):
         train(other, tmp_path / "other", progress=False, glimpse_from=plain)
+
+
+def test_one_pass_collects_for_every_head_what_a_pass_per_head_would(tiny_data):
+    from mtl_edge.data.dataset import DrivingDataset, collate
+    from mtl_edge.data.transforms import build_transforms
+
+    recipe = tiny_recipe(*tiny_data)
+    vehicles = dataclasses.replace(
+        recipe.model.heads["vehicles"], glimpse=GlimpseConfig(size=16, candidates=8, channels=(8, 16))
+    )
+    recipe.model.heads = {**recipe.model.heads, "vehicles": vehicles}
+    torch.manual_seed(0)
+    net = model_from_recipe(recipe.model).eval()
+    data = DrivingDataset.from_dir(tiny_data[0], transforms=build_transforms((128, 224)))
+    loader = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate)
+    together = collect_samples(net, ["vehicles", "signs"], loader, seed=3, progress=False)
+    for name in ("vehicles", "signs"):
+        alone = collect_samples(net, [name], loader, seed=3, progress=False)[name]
+        assert len(alone.labels) > 0
+        for field in dataclasses.fields(GlimpseSamples):
+            assert torch.equal(getattr(together[name], field.name), getattr(alone, field.name)), (name, field.name)
