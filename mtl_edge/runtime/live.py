@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from mtl_edge.runtime.frame import Frame, SourceError
 
 log = logging.getLogger(__name__)
@@ -84,8 +82,9 @@ class LiveSource:
         """One connection and a description of it; raises StreamFailure or PermanentFailure."""
         raise NotImplementedError
 
-    def _images(self, connection: Any) -> Iterator[np.ndarray]:
-        """RGB frames until the stream ends (return) or is lost (StreamFailure)."""
+    def _images(self, connection: Any) -> Iterator[Any]:
+        """Frames' pixels (RGB arrays or PyAV frames, see :class:`Frame`) until the stream ends
+        (return) or is lost (StreamFailure)."""
         raise NotImplementedError
 
     def _close(self, connection: Any) -> None:
@@ -141,13 +140,14 @@ class LiveSource:
             self.reconnects += connected_before
             connected_before = True
             try:
-                for image in self._images(connection):
+                for pixels in self._images(connection):
                     if self._stop.is_set():
                         return
-                    if size is not None and image.shape[:2] != size:
-                        self._event("resolution", f"{size[1]}x{size[0]} -> {image.shape[1]}x{image.shape[0]}")
-                    size, last_frame_at = image.shape[:2], time.monotonic()
-                    yield Frame(index, time.time(), image)
+                    frame = Frame(index, time.time(), pixels)
+                    if size is not None and frame.hw != size:
+                        self._event("resolution", f"{size[1]}x{size[0]} -> {frame.hw[1]}x{frame.hw[0]}")
+                    size, last_frame_at = frame.hw, time.monotonic()
+                    yield frame
                     index += 1
                 if self.finished:
                     self._event("ended", "end of the stream", logging.INFO)

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
 from mtl_edge.runtime.live import LiveSource, PermanentFailure, ReconnectPolicy, StreamFailure
 from mtl_edge.runtime.sources import decoded_frames
 
@@ -50,7 +48,7 @@ class NetworkSource(LiveSource):
             raise PermanentFailure("the stream has no video track. Check the URL.")
         return container, f"{container.streams.video[0].codec_context.name} via {container.format.name}"
 
-    def _images(self, container: Any) -> Iterator[np.ndarray]:
+    def _images(self, container: Any) -> Iterator[Any]:
         import av
 
         finite = container.duration is not None
@@ -59,7 +57,7 @@ class NetworkSource(LiveSource):
                 if finite and frame.pts is not None and self._last_pts is not None and frame.pts <= self._last_pts:
                     continue  # a resumed file: already yielded before the connection dropped
                 self._last_pts = frame.pts
-                yield frame.to_ndarray(format="rgb24")
+                yield frame  # a PyAV VideoFrame: Frame converts it only where needed
         except (av.FFmpegError, OSError) as e:
             raise StreamFailure(str(e) or type(e).__name__) from e
         self.finished = finite

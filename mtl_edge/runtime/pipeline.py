@@ -1,6 +1,10 @@
 """The streaming loop: capture thread (decode, letterbox) -> inference thread (one backend
 call) -> results in source pixels (the consumer's thread) -> sink thread.
 
+Decoded video frames stay in the decoder's format: the capture thread scales them straight
+to the network's input (FFmpeg converts to RGB on the way, at the small size), and only
+the sink thread converts a frame to full-resolution RGB, when something draws it.
+
 Each stage runs beside the others, so a frame's letterbox and the previous frame's
 mapping back overlap with inference: on a GPU the loop runs at the pace of its slowest
 stage, not of their sum.
@@ -23,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from mtl_edge.data.transforms import letterbox_image
 from mtl_edge.metrics import format_table
 from mtl_edge.runtime.results import FrameResult, Thresholds, to_frame_result
 
@@ -106,7 +109,7 @@ class Pipeline:
                 if frame is None:
                     break
                 decoded = time.perf_counter()
-                boxed, params = letterbox_image(frame.image, self.backend.input_hw)
+                boxed, params = frame.letterboxed(self.backend.input_hw)
                 prepared = (frame, boxed, params, (time.perf_counter() - decoded) * 1e3)
                 self.stats.ms["capture"].append((decoded - start) * 1e3)
                 self._offer(self._frames, prepared, latest=self.policy == "latest", on_drop="dropped")
@@ -170,9 +173,10 @@ class Pipeline:
             item = self._rendered.get()
             if item is _END:
                 return
-            image, result, hud = item
+            frame, result, hud = item
             start = time.perf_counter()
             try:
+                image = frame.image  # a decoder's frame becomes RGB here, off the inference path
                 for sink in self.sinks:
                     sink.write(image, result, hud)
             except BaseException as e:  # noqa: BLE001
@@ -203,7 +207,7 @@ class Pipeline:
                 self.stats.frames += 1
                 if self.sinks:
                     hud = self._hud() if self.hud else None
-                    self._offer(self._rendered, (frame.image, result, hud), self.policy == "latest", "sink_skipped")
+                    self._offer(self._rendered, (frame, result, hud), self.policy == "latest", "sink_skipped")
                 yield result
                 if self._errors:
                     break
@@ -240,7 +244,7 @@ class Pipeline:
             out,
             self.backend.heads,
             params,
-            frame.image.shape[:2],
+            frame.hw,
             self.backend.input_hw,
             index=frame.index,
             timestamp=frame.timestamp,

@@ -1,7 +1,7 @@
 """Frame sources: video files, image folders or globs, cameras and GStreamer pipelines, and
 :func:`open_source`, which also opens network streams (:mod:`mtl_edge.runtime.network`).
 
-Every source yields :class:`Frame` objects (RGB uint8, an index and a timestamp). A
+Every source yields :class:`Frame` objects (pixels, an index and a timestamp). A
 frame that cannot be decoded is counted in ``corrupt`` and skipped; the stream goes on.
 ``live`` sources (cameras, pipelines, streams) reconnect when lost and are read with the
 latest-frame policy by default.
@@ -68,7 +68,7 @@ class VideoFileSource:
         try:
             for frame in decoded_frames(self._container.demux(self._stream), self):
                 t = float(frame.time) if frame.time is not None else index / float(self._stream.average_rate or 30)
-                yield Frame(index, t, frame.to_ndarray(format="rgb24"))
+                yield Frame(index, t, frame)  # converted to RGB only where needed
                 index += 1
         except av.FFmpegError as e:  # a damaged container: what was decoded so far stands
             log.warning("%s: demuxing stopped at frame %d (%s)", self.path, index, e)
@@ -187,7 +187,7 @@ class LoopedSource:
             for frame in self._current.frames():
                 step = frame.timestamp - last_t if produced and frame.timestamp > last_t else step
                 last_t, produced = frame.timestamp, True
-                yield Frame(index, offset + frame.timestamp, frame.image)
+                yield frame.renumbered(index, offset + frame.timestamp)
                 index += 1
             if not produced:  # nothing decodable: looping would spin forever
                 return
