@@ -86,8 +86,8 @@ def letterbox_video_frame(
     new_h, new_w = _resized_hw((frame.height, frame.width), scale, tuple(int(v) for v in dst_hw))
     plain_i420 = (
         frame.format.name == "yuv420p"
-        and frame.colorspace in _BT601_SPACES
-        and frame.color_range in _LIMITED_RANGES
+        and getattr(frame, "colorspace", None) in _BT601_SPACES  # a PyAV without colour tags: RGB path
+        and getattr(frame, "color_range", None) in _LIMITED_RANGES
         and frame.height % 2 == frame.width % 2 == new_h % 2 == new_w % 2 == 0
     )
     if scale >= 1 or not plain_i420:
