@@ -43,8 +43,11 @@ class _LiveSource:
 
     live, corrupt = True, 0
 
+    def __init__(self, n: int = 40) -> None:
+        self.n = n
+
     def frames(self) -> Iterator[Frame]:
-        for i, img in enumerate(numbered_frames(40)):
+        for i, img in enumerate(numbered_frames(self.n)):
             time.sleep(0.002)
             yield Frame(i, time.time(), img)
 
@@ -78,6 +81,27 @@ def test_latest_policy_drops_stale_frames_under_a_slow_backend(tiny_onnx):
 def test_all_policy_keeps_every_frame_under_a_slow_backend(tiny_onnx):
     pipe = Pipeline(_SlowBackend(open_backend(tiny_onnx)), _LiveSource(), policy="all")
     assert [r.index for r in pipe.results()] == list(range(40)) and pipe.stats.dropped == 0
+
+
+class _SlowSink:
+    """A sink that takes 40 ms a frame and keeps the HUD lines it was given."""
+
+    def __init__(self) -> None:
+        self.huds: list[str] = []
+
+    def write(self, image, result, hud) -> None:
+        time.sleep(0.04)
+        self.huds.append(hud)
+
+    def close(self, ok: bool) -> None:
+        pass
+
+
+def test_hud_shows_the_rate_frames_come_out_at_a_slow_sink_included(tiny_onnx):
+    sink = _SlowSink()
+    Pipeline(open_backend(tiny_onnx), _LiveSource(80), [sink], policy="all", hud=True).run()
+    fps = float(sink.huds[-1].split()[0])  # the last 30 frames came out at the sink's pace (its queue was full)
+    assert len(sink.huds) == 80 and 8 < fps <= 26, sink.huds[-1]  # 40 ms a frame: 25 FPS at best
 
 
 def test_wrong_model_files_are_refused_clearly(tmp_path):
