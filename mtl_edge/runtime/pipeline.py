@@ -99,6 +99,7 @@ class Pipeline:
         self._rendered: queue.Queue = queue.Queue(maxsize=16)
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
+        self._sinks_draw = any(getattr(sink, "needs_image", True) for sink in self.sinks)
         self._result_times: deque[float] = deque(maxlen=31)  # when the last results came out (HUD FPS)
 
     # -- threads -------------------------------------------------------------------------
@@ -178,7 +179,8 @@ class Pipeline:
             frame, result, hud = item
             start = time.perf_counter()
             try:
-                image = frame.image  # a decoder's frame becomes RGB here, off the inference path
+                # a decoder's frame becomes full-size RGB here, off the inference path, if a sink draws
+                image = frame.image if self._sinks_draw else None
                 for sink in self.sinks:
                     sink.write(image, result, hud)
             except BaseException as e:  # noqa: BLE001

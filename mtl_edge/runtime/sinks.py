@@ -16,9 +16,9 @@ from mtl_edge.runtime.results import FrameResult
 
 
 class Sink(Protocol):
-    needs_image: bool
+    needs_image: bool  # False: ``write`` gets None for the image, which is then never converted to RGB
 
-    def write(self, image: np.ndarray, result: FrameResult, hud: str | None) -> None: ...
+    def write(self, image: np.ndarray | None, result: FrameResult, hud: str | None) -> None: ...
 
     def close(self, ok: bool = True) -> None: ...
 
@@ -53,7 +53,7 @@ class JsonlSink:
         self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         self._file = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115  (closed in close())
 
-    def write(self, image: np.ndarray, result: FrameResult, hud: str | None) -> None:
+    def write(self, image: np.ndarray | None, result: FrameResult, hud: str | None) -> None:
         self._file.write(result.to_json() + "\n")
 
     def close(self, ok: bool = True) -> None:

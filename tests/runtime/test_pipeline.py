@@ -104,6 +104,37 @@ def test_hud_shows_the_rate_frames_come_out_at_a_slow_sink_included(tiny_onnx):
     assert len(sink.huds) == 80 and 8 < fps <= 26, sink.huds[-1]  # 40 ms a frame: 25 FPS at best
 
 
+class _DecodedSource:
+    """Frames as a video decoder hands them over (yuv420p PyAV frames), kept for inspection."""
+
+    live, corrupt = False, 0
+
+    def __init__(self) -> None:
+        import av
+
+        self.made = [
+            Frame(i, i / 30, av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p"))
+            for i, img in enumerate(numbered_frames(6))
+        ]
+
+    def frames(self) -> Iterator[Frame]:
+        yield from self.made
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("sink_name", "converted"), [("out.jsonl", False), ("out.mp4", True)])
+def test_frames_become_full_size_rgb_only_for_a_sink_that_draws(tiny_onnx, tmp_path, sink_name, converted):
+    from mtl_edge.runtime.sinks import open_sink
+
+    source = _DecodedSource()
+    sink = open_sink(tmp_path / sink_name, 30.0)
+    assert Pipeline(open_backend(tiny_onnx), source, [sink]).run().frames == 6
+    assert [isinstance(f._pixels, np.ndarray) for f in source.made] == [converted] * 6
+    assert (tmp_path / sink_name).stat().st_size > 0
+
+
 def test_wrong_model_files_are_refused_clearly(tmp_path):
     garbage = tmp_path / "model.onnx"
     garbage.write_bytes(b"\x00" * 100)
