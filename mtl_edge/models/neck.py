@@ -58,6 +58,18 @@ class PANNeck(nn.Module):
         #: Outputs computed, from P3 up (1-3): the bottom-up path stops at the deepest level a head reads.
         self.levels = 3
 
+    def keep_levels(self, levels: int) -> None:
+        """Compute only [P3 .. P(2+levels)] and drop the bottom-up modules beyond them.
+
+        Called after construction, so a neck that keeps fewer levels draws the same random
+        initial weights as a full one (seeded training stays reproducible across versions).
+        """
+        if not 1 <= levels <= 3:
+            raise ValueError(f"PANNeck computes 1 to 3 levels, got {levels}")
+        self.levels = levels
+        self.down = self.down[: levels - 1]
+        self.bottom_up = self.bottom_up[: levels - 1]
+
     def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
         """Neck outputs for the last three maps of ``features``: [P3, P4, P5] up to ``levels`` of them."""
         if len(features) < 3:

@@ -155,5 +155,12 @@ def build_model(
         built[name] = cls(cfg if cfg is not None else cls.Config(), channels)
     # Compute the neck only as deep as a head reads: unread levels would cost FLOPs and train nothing.
     read = {level for head in built.values() for level in head.reads}
-    neck.levels = max((i + 1 for i, level in enumerate(("p3", "p4", "p5")) if level in read), default=1)
+    neck.keep_levels(max((i + 1 for i, level in enumerate(("p3", "p4", "p5")) if level in read), default=1))
     return MultiTaskNet(trunk, neck, built)
+
+
+def without_unread_neck_levels(state: dict[str, Tensor], net: nn.Module) -> dict[str, Tensor]:
+    """``state`` less the bottom-up neck weights ``net`` no longer has: checkpoints written before
+    the neck stopped at the deepest level a head reads carry them, and they never fed a head."""
+    own = net.state_dict()
+    return {k: v for k, v in state.items() if k in own or not k.startswith(("neck.down.", "neck.bottom_up."))}

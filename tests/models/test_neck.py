@@ -100,12 +100,45 @@ def test_neck_stops_at_the_deepest_level_a_head_reads() -> None:
 
     torch.manual_seed(0)
     p3_only = build_model("edgenet", {"width": 0.25, "depth": 0.5}, 16, 1, {"lanes": None, "signs": None})
-    assert p3_only.neck.levels == 1
-    x = torch.randn(1, 3, 64, 96)
-    feats = p3_only.eval().features(x)
+    assert p3_only.neck.levels == 1 and not any(k.startswith("neck.down") for k in p3_only.state_dict())
+    feats = p3_only.eval().features(torch.randn(1, 3, 64, 96))
     assert "p3" in feats and "p4" not in feats
-    full = copy.deepcopy(p3_only.neck)
-    full.levels = 3
-    assert torch.equal(full(p3_only.backbone(x))[0], feats["p3"])  # same P3 either way
     coarse = DetectionConfig(stride=16, channels=8)
-    assert build_model("edgenet", {"width": 0.25, "depth": 0.5}, 16, 1, {"vehicles": coarse}).neck.levels == 2
+    keys = build_model("edgenet", {"width": 0.25, "depth": 0.5}, 16, 1, {"vehicles": coarse}).state_dict()
+    assert "neck.down.0.dense.conv.weight" in keys and "neck.down.1.dense.conv.weight" not in keys
+
+
+def test_a_cut_neck_draws_the_same_weights_and_gives_the_same_p3() -> None:
+    features = [torch.randn(1, c, s, s) for c, s in ((8, 16), (16, 8), (24, 4))]
+    torch.manual_seed(0)
+    full = PANNeck([8, 16, 24], 16).eval()
+    torch.manual_seed(0)
+    cut = PANNeck([8, 16, 24], 16).eval()
+    cut.keep_levels(1)
+    assert len(cut.down) == len(cut.bottom_up) == 0
+    state = full.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in cut.state_dict().items())  # seeded init unchanged
+    outs = cut(features)
+    assert len(outs) == 1 and torch.equal(outs[0], full(features)[0])
+    with pytest.raises(ValueError, match="1 to 3"):
+        cut.keep_levels(0)
+
+
+def test_old_checkpoints_with_the_unread_levels_still_load() -> None:
+    from mtl_edge.models.network import build_model, without_unread_neck_levels
+
+    torch.manual_seed(0)
+    net = build_model("edgenet", {"width": 0.25, "depth": 0.5}, 16, 1, {"lanes": None})
+    old = {
+        **net.state_dict(),
+        **{
+            f"neck.{k}": v
+            for k, v in PANNeck([8, 16, 24], 16).state_dict().items()
+            if k.startswith(("down.", "bottom_up."))
+        },
+    }
+    with pytest.raises(RuntimeError, match="Unexpected"):
+        net.load_state_dict(old)
+    net.load_state_dict(without_unread_neck_levels(old, net))  # only those keys are dropped
+    with pytest.raises(RuntimeError, match="Unexpected"):
+        net.load_state_dict(without_unread_neck_levels({**old, "heads.lanes.extra": torch.zeros(1)}, net))
