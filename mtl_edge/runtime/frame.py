@@ -19,9 +19,9 @@ class Frame:
 
     The pixels are an RGB uint8 array [H, W, 3], or a decoder's frame (a PyAV
     ``VideoFrame``) that becomes one only when :attr:`image` is read. :meth:`letterboxed`
-    scales a decoder's frame in FFmpeg on the way to RGB, so a loop that draws nothing
-    never converts full-resolution pixels (at 1280x720 that conversion cost about as
-    much as the H.264 decoding itself).
+    scales a decoder's YUV planes to the network size before converting them to RGB, so a
+    loop that draws nothing never makes full-resolution RGB (see
+    :func:`~mtl_edge.data.transforms.letterbox_video_frame`).
     """
 
     __slots__ = ("index", "timestamp", "_pixels")

@@ -1,9 +1,9 @@
 """The streaming loop: capture thread (decode, letterbox) -> inference thread (one backend
 call) -> results in source pixels (the consumer's thread) -> sink thread.
 
-Decoded video frames stay in the decoder's format: the capture thread scales them straight
-to the network's input (FFmpeg converts to RGB on the way, at the small size), and only
-the sink thread converts a frame to full-resolution RGB, when something draws it.
+Decoded video frames stay in the decoder's YUV: the capture thread scales their planes
+straight to the network's input size and converts to RGB there, and only the sink thread
+makes full-resolution RGB, when a sink draws.
 
 Each stage runs beside the others, so a frame's letterbox and the previous frame's
 mapping back overlap with inference: on a GPU the loop runs at the pace of its slowest
