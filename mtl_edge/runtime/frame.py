@@ -26,10 +26,10 @@ class Frame:
 
     __slots__ = ("index", "timestamp", "_pixels")
 
-    def __init__(self, index: int, timestamp: float, pixels: np.ndarray | Any) -> None:
+    def __init__(self, index: int, timestamp: float, image: np.ndarray | Any) -> None:
         self.index = index  # position in the source (files) or arrival order (live)
         self.timestamp = timestamp  # seconds: presentation time for files, arrival time for live sources
-        self._pixels = pixels
+        self._pixels = image  # an RGB array or a decoder's frame
 
     @property
     def image(self) -> np.ndarray:

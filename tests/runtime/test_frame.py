@@ -64,3 +64,9 @@ def test_renumbered_keeps_the_pixels():
     rgb = numbered_frames(3)[2]
     frame = Frame(0, 0.0, rgb).renumbered(7, 1.5)
     assert (frame.index, frame.timestamp) == (7, 1.5) and frame.image is rgb and frame.hw == rgb.shape[:2]
+
+
+def test_frame_is_built_as_before_from_an_rgb_image():
+    rgb = numbered_frames(2)[1]
+    frame = Frame(index=1, timestamp=0.5, image=rgb)  # custom sources written for the earlier dataclass
+    assert frame.image is rgb and frame.hw == (180, 320) and frame.letterboxed((128, 224))[0].shape == (128, 224, 3)
