@@ -19,6 +19,7 @@ from mtl_edge.runtime.sinks import open_sink
 from mtl_edge.runtime.sources import CaptureSource, Frame, SourceError, open_source
 
 from .conftest import index_of, numbered_frames
+from .rtsp_server import RtspCamera
 from .stream_server import FileServer, MjpegCamera, Segment
 
 FAST = ReconnectPolicy(open_timeout=2.0, read_timeout=0.5, first_delay=0.05, max_delay=0.2, give_up_after=5.0)
@@ -62,6 +63,25 @@ def test_a_dropped_stream_reconnects_and_no_frame_is_processed_twice(tiny_onnx):
     assert pipe.stats.reconnects == 1 and pipe.stats.corrupt <= 1  # at most the frame cut in half
     kinds = _kinds(source.inner)
     assert kinds[:4] == ["connected", "lost", "retry", "reconnected"], kinds
+
+
+def test_an_rtsp_camera_that_drops_is_reconnected_and_no_frame_is_processed_twice(tiny_onnx):
+    frames = numbered_frames(30)
+    # H.264 over RTP/TCP: frames 0-9, the link drops, 10-11 pass while we are away, 12-29 after it
+    with RtspCamera([frames[:10], frames[12:]]) as camera:
+        source = _Recorded(NetworkSource(camera.url, FAST))
+        pipe = Pipeline(open_backend(tiny_onnx), source, policy="all")
+        processed = []
+        results = pipe.results()
+        for result in results:
+            processed.append(source.content[result.index])
+            if processed[-1] == 29:
+                break
+        results.close()
+    assert processed == sorted(set(processed)), "a frame was processed twice or out of order"
+    assert set(range(9)) | set(range(12, 30)) <= set(processed) <= set(range(30)) - {10, 11}
+    assert pipe.stats.reconnects == 1 and camera.connections >= 2  # a third may start after frame 29
+    assert _kinds(source.inner)[:4] == ["connected", "lost", "retry", "reconnected"]
 
 
 def test_a_silent_stream_times_out_and_comes_back_at_a_new_size(tiny_onnx, tmp_path):
