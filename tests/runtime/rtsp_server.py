@@ -21,6 +21,8 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from .stream_server import LocalServer
+
 MAX_PAYLOAD = 1200
 CLOCK = 90000  # the RTP clock of video
 
@@ -60,7 +62,7 @@ def rtp_packets(units: list[bytes], seq: int, timestamp: int) -> list[bytes]:
     return out
 
 
-class RtspCamera:
+class RtspCamera(LocalServer):
     """Serve scripted segments of frames over RTSP/TCP; ``url`` to connect, ``connections`` counts them."""
 
     def __init__(self, segments: list[list[np.ndarray]], fps: float = 100.0) -> None:
@@ -71,11 +73,7 @@ class RtspCamera:
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
-    def __enter__(self) -> RtspCamera:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def _shut_down(self) -> None:
         self._closed.set()
         self._listener.close()
 

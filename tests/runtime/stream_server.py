@@ -43,8 +43,24 @@ class _QuietHandler(BaseHTTPRequestHandler):
         pass
 
 
-class _LocalServer:
-    """An HTTP server on 127.0.0.1, served on a daemon thread for the length of a ``with`` block."""
+class LocalServer:
+    """A server on 127.0.0.1 whose ``_thread`` serves for the length of a ``with`` block."""
+
+    _thread: threading.Thread
+
+    def __enter__(self) -> LocalServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._shut_down()
+
+    def _shut_down(self) -> None:
+        raise NotImplementedError
+
+
+class _HttpServer(LocalServer):
+    """An HTTP server on 127.0.0.1, served on a daemon thread."""
 
     def _listen(self, handler: type[BaseHTTPRequestHandler], path: str) -> None:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -52,16 +68,12 @@ class _LocalServer:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
-    def __enter__(self) -> _LocalServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def _shut_down(self) -> None:
         self._server.shutdown()
         self._server.server_close()
 
 
-class MjpegCamera(_LocalServer):
+class MjpegCamera(_HttpServer):
     """Serve scripted segments; ``url`` to connect, ``connections`` counts the requests."""
 
     def __init__(self, segments: list[Segment], fps: float = 100.0) -> None:
@@ -105,7 +117,7 @@ class MjpegCamera(_LocalServer):
         super().__exit__(*exc)
 
 
-class FileServer(_LocalServer):
+class FileServer(_HttpServer):
     """Serve one file over HTTP with byte ranges; the first connection is cut halfway through."""
 
     def __init__(self, data: bytes) -> None:
