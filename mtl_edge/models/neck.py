@@ -55,8 +55,11 @@ class PANNeck(nn.Module):
         self.top_down = nn.ModuleList(_smooth(channels, depth) for _ in range(2))  # at stride 16, then 8
         self.down = nn.ModuleList(RepConv(channels, channels, s=2) for _ in range(2))  # 8 -> 16, 16 -> 32
         self.bottom_up = nn.ModuleList(_smooth(channels, depth) for _ in range(2))  # at stride 16, then 32
-        #: Outputs computed, from P3 up (1-3): the bottom-up path stops at the deepest level a head reads.
-        self.levels = 3
+
+    @property
+    def levels(self) -> int:
+        """Outputs computed, from P3 up (1-3): one more than the bottom-up steps kept."""
+        return len(self.down) + 1
 
     def keep_levels(self, levels: int) -> None:
         """Compute only [P3 .. P(2+levels)] and drop the bottom-up modules beyond them.
@@ -66,7 +69,6 @@ class PANNeck(nn.Module):
         """
         if not 1 <= levels <= 3:
             raise ValueError(f"PANNeck computes 1 to 3 levels, got {levels}")
-        self.levels = levels
         self.down = self.down[: levels - 1]
         self.bottom_up = self.bottom_up[: levels - 1]
 
