@@ -45,6 +45,7 @@ def test_overlay_mask_blends_each_coloured_value_and_leaves_the_rest():
     mask[45:50, 120:130] = 7  # a value without a colour
     colours = {1: (60, 220, 60), 2: (60, 120, 255)}
     out = overlay_mask(image.copy(), mask, colours, alpha=0.35)
+    assert (overlay_mask(image.copy(), mask.astype(np.int64), colours, alpha=0.35) == out).all()  # any int type
     expected = image.astype(float)
     for value, colour in colours.items():
         expected[mask == value] = expected[mask == value] * 0.65 + np.array(colour) * 0.35
