@@ -29,7 +29,7 @@ from mtl_edge.data.transforms import build_augment, build_transforms
 from mtl_edge.evaluate import MAIN_METRIC, evaluate, print_summary
 from mtl_edge.glimpse_fit import fit_glimpses, glimpse_heads
 from mtl_edge.losses import MultiTaskLoss
-from mtl_edge.models.network import MultiTaskNet, build_model, normalize, without_unread_neck_levels
+from mtl_edge.models.network import MultiTaskNet, build_model, normalize
 
 
 def model_from_recipe(model_cfg: Any) -> MultiTaskNet:
@@ -231,7 +231,7 @@ def train(
     if resume:
         state = load_checkpoint(out / "last.pt")
         ts = state["train_state"]
-        net.load_state_dict(without_unread_neck_levels(ts["model"], net))
+        net.load_state_dict(ts["model"])
         criterion.load_state_dict(ts["criterion"])
         try:
             opt.load_state_dict(ts["optimizer"])
@@ -243,7 +243,7 @@ def train(
                 "written by another mtl-edge version. Finish the run with that version, or start it again "
                 "without --resume."
             ) from e
-        ema.module.load_state_dict(without_unread_neck_levels(state["model"], ema.module))
+        ema.module.load_state_dict(state["model"])
         ema.updates = ts["ema_updates"]
         start_epoch, best, history = state["epoch"] + 1, ts["best"], ts["history"]
         if main:
@@ -331,7 +331,7 @@ def _load_without_glimpses(net: MultiTaskNet, path: str | Path) -> dict[str, Any
     from mtl_edge.checkpoint import CheckpointError
 
     ckpt = load_checkpoint(path)
-    own = {k: v for k, v in without_unread_neck_levels(ckpt["model"], net).items() if ".glimpse." not in k}
+    own = {k: v for k, v in ckpt["model"].items() if ".glimpse." not in k}
     try:
         missing, unexpected = net.load_state_dict(own, strict=False)
     except RuntimeError as e:
@@ -391,7 +391,7 @@ def load_model(path: str | Path) -> tuple[MultiTaskNet, dict[str, Any]]:
     recipe = recipe_from_dict(ckpt["recipe"], where=f"{path} (recipe)")
     net = model_from_recipe(recipe.model)
     try:
-        net.load_state_dict(without_unread_neck_levels(ckpt["model"], net))
+        net.load_state_dict(ckpt["model"])
     except RuntimeError as e:
         raise CheckpointError(
             f"{path}: its weights do not fit the model its recipe describes ({str(e)[:300]}). "

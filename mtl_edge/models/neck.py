@@ -55,6 +55,7 @@ class PANNeck(nn.Module):
         self.top_down = nn.ModuleList(_smooth(channels, depth) for _ in range(2))  # at stride 16, then 8
         self.down = nn.ModuleList(RepConv(channels, channels, s=2) for _ in range(2))  # 8 -> 16, 16 -> 32
         self.bottom_up = nn.ModuleList(_smooth(channels, depth) for _ in range(2))  # at stride 16, then 32
+        self._register_load_state_dict_pre_hook(self._drop_unkept_levels)
 
     @property
     def levels(self) -> int:
@@ -71,6 +72,15 @@ class PANNeck(nn.Module):
             raise ValueError(f"PANNeck computes 1 to 3 levels, got {levels}")
         self.down = self.down[: levels - 1]
         self.bottom_up = self.bottom_up[: levels - 1]
+
+    def _drop_unkept_levels(self, state_dict: dict[str, Tensor], prefix: str, *_: object) -> None:
+        """Before loading: forget the weights of bottom-up steps this neck no longer keeps.
+        Checkpoints written before the neck stopped at the deepest level a head reads hold
+        them, and they never fed a head."""
+        for name, kept in (("down", len(self.down)), ("bottom_up", len(self.bottom_up))):
+            for key in [k for k in state_dict if k.startswith(f"{prefix}{name}.")]:
+                if int(key[len(prefix) + len(name) + 1 :].split(".", 1)[0]) >= kept:
+                    del state_dict[key]
 
     def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
         """Neck outputs for the last three maps of ``features``: [P3, P4, P5] up to ``levels`` of them."""

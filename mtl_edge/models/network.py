@@ -157,10 +157,3 @@ def build_model(
     read = {level for head in built.values() for level in head.reads}
     neck.keep_levels(max((i + 1 for i, level in enumerate(("p3", "p4", "p5")) if level in read), default=1))
     return MultiTaskNet(trunk, neck, built)
-
-
-def without_unread_neck_levels(state: dict[str, Tensor], net: nn.Module) -> dict[str, Tensor]:
-    """``state`` less the bottom-up neck weights ``net`` no longer has: checkpoints written before
-    the neck stopped at the deepest level a head reads carry them, and they never fed a head."""
-    own = net.state_dict()
-    return {k: v for k, v in state.items() if k in own or not k.startswith(("neck.down.", "neck.bottom_up."))}

@@ -125,20 +125,12 @@ def test_a_cut_neck_draws_the_same_weights_and_gives_the_same_p3() -> None:
 
 
 def test_old_checkpoints_with_the_unread_levels_still_load() -> None:
-    from mtl_edge.models.network import build_model, without_unread_neck_levels
+    from mtl_edge.models.network import build_model
 
     torch.manual_seed(0)
     net = build_model("edgenet", {"width": 0.25, "depth": 0.5}, 16, 1, {"lanes": None})
-    old = {
-        **net.state_dict(),
-        **{
-            f"neck.{k}": v
-            for k, v in PANNeck([8, 16, 24], 16).state_dict().items()
-            if k.startswith(("down.", "bottom_up."))
-        },
-    }
+    unkept = {k: v for k, v in PANNeck([8, 16, 24], 16).state_dict().items() if k.startswith(("down.", "bottom_up."))}
+    old = {**net.state_dict(), **{f"neck.{k}": v for k, v in unkept.items()}}
+    net.load_state_dict(old)  # strict: only the neck's unkept steps are forgotten
     with pytest.raises(RuntimeError, match="Unexpected"):
-        net.load_state_dict(old)
-    net.load_state_dict(without_unread_neck_levels(old, net))  # only those keys are dropped
-    with pytest.raises(RuntimeError, match="Unexpected"):
-        net.load_state_dict(without_unread_neck_levels({**old, "heads.lanes.extra": torch.zeros(1)}, net))
+        net.load_state_dict({**old, "heads.lanes.extra": torch.zeros(1)})
