@@ -56,12 +56,18 @@ def letterbox_image(
     import cv2
 
     params = letterbox_params(image.shape[:2], dst_hw)
-    scale, pad_x, pad_y = params
+    scale = params[0]
     new_h, new_w = _resized_hw(image.shape[:2], scale, tuple(int(v) for v in dst_hw))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    out = np.full((int(dst_hw[0]), int(dst_hw[1]), image.shape[2]), fill, np.uint8)
-    out[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = cv2.resize(image, (new_w, new_h), interpolation=interp)
-    return out, params
+    return _padded(cv2.resize(image, (new_w, new_h), interpolation=interp), dst_hw, params, fill), params
+
+
+def _padded(resized: np.ndarray, dst_hw: Sequence[int], params: LetterboxParams, fill: int) -> np.ndarray:
+    """``resized`` placed at the letterbox offset on a ``dst_hw`` canvas of ``fill``."""
+    _, pad_x, pad_y = params
+    out = np.full((int(dst_hw[0]), int(dst_hw[1]), resized.shape[2]), fill, np.uint8)
+    out[pad_y : pad_y + resized.shape[0], pad_x : pad_x + resized.shape[1]] = resized
+    return out
 
 
 #: FFmpeg colour tags (AVColorSpace, AVColorRange) that mean BT.601 limited range, the
@@ -82,7 +88,7 @@ def letterbox_video_frame(
     and it takes half the time. Other frames are converted to RGB first.
     """
     params = letterbox_params((frame.height, frame.width), dst_hw)
-    scale, pad_x, pad_y = params
+    scale = params[0]
     new_h, new_w = _resized_hw((frame.height, frame.width), scale, tuple(int(v) for v in dst_hw))
     plain_i420 = (
         frame.format.name == "yuv420p"
@@ -106,9 +112,7 @@ def letterbox_video_frame(
         )
     ]
     i420 = np.concatenate(scaled).reshape(new_h * 3 // 2, new_w)
-    out = np.full((int(dst_hw[0]), int(dst_hw[1]), 3), fill, np.uint8)
-    out[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
-    return out, params
+    return _padded(cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420), dst_hw, params, fill), params
 
 
 def _resized_hw(src_hw: tuple[int, int], scale: float, dst_hw: tuple[int, int]) -> tuple[int, int]:
