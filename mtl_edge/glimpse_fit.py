@@ -78,12 +78,14 @@ def jittered(gt: np.ndarray, rng: np.random.Generator, copies: int = JITTERS) ->
 
 
 def _samples_of_image(
-    head: DetectionHead, x: Tensor, mine: np.ndarray, targets: dict[str, Any], rng: np.random.Generator
+    head: DetectionHead, x: Tensor, mine: np.ndarray, batch: dict[str, Any], i: int, rng: np.random.Generator
 ) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
-    """Crops, labels, boxes and box targets from one image's candidates ``mine`` and its objects."""
+    """Crops, labels, boxes and box targets from image ``i``'s candidates ``mine`` and its objects."""
     cfg, bg = head.cfg.glimpse, len(head.cfg.classes)
     assert cfg is not None
-    gt, cls, ign = targets["boxes"], targets["labels"], targets["ignore"]
+    sel = (batch["head"][i] == head.box_head_id).numpy()
+    gt = np.asarray(batch["boxes"][i], np.float32)[sel].reshape(-1, 4)
+    cls, ign = batch["labels"][i].numpy()[sel], batch["ignore"][i].numpy()[sel].astype(bool)
     lab, which = label_candidates(mine, gt, cls, ign, bg, cfg.positive_iou)
     used = lab >= 0
     keep_gt = ~ign & (cls >= 0)
@@ -124,13 +126,7 @@ def collect_samples(
             for i in range(len(x)):
                 if not bool(batch["supervises"][i, head_index]):
                     continue  # this sample does not label the head's objects: its candidates are not negatives
-                sel = (batch["head"][i] == head.box_head_id).numpy()
-                targets = {
-                    "boxes": np.asarray(batch["boxes"][i], np.float32)[sel].reshape(-1, 4),
-                    "labels": batch["labels"][i].numpy()[sel],
-                    "ignore": batch["ignore"][i].numpy()[sel].astype(bool),
-                }
-                got = _samples_of_image(head, x[i : i + 1], cand[i].cpu().numpy(), targets, rngs[name])
+                got = _samples_of_image(head, x[i : i + 1], cand[i].cpu().numpy(), batch, i, rngs[name])
                 if got is not None:
                     parts[name].append(got)
     out = {}
