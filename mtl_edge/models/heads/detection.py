@@ -45,6 +45,9 @@ class DetectionConfig:
     channels: int = 64  # width of the conv tower
     tower: int = 1  # 3x3 convs before the outputs
     context: int = 0  # depthwise-separable 3x3 blocks after the tower: more receptive field, few FLOPs
+    # Stride 4 only: run the tower on p3 (stride 8), then fuse it with c2 into this many channels.
+    # Keeps a wide tower where cells are few and still separates neighbours 4 px apart (0: tower at stride 4).
+    late_fuse: int = 0
     top_k: int = 100  # detections kept per image after peak extraction
     gaussian: float = 0.54  # target Gaussian sigma = gaussian * box side / 6 (TTFNet's alpha/beta)
     heat_weight: float = 1.0
@@ -77,18 +80,24 @@ class DetectionHead(Head):
         c = cfg.channels
         self.level = level_for_stride(cfg.stride)
         self.reads = ("c2", "p3") if self.level == "c2" else (self.level,)
-        if self.level == "c2":
-            self.fuse = FuseUp(channels["c2"], channels["p3"], c, factor=2)
-            first = c
-        else:
-            self.fuse = None
-            first = channels[self.level]
+        if cfg.late_fuse and self.level != "c2":
+            raise ValueError(f"late_fuse needs stride 4 (it fuses with the stride-4 map c2), not {cfg.stride}")
+        self.fuse: FuseUp | None = None  # before the tower: c2 + p3 -> c
+        self.late: FuseUp | None = None  # after the tower: c2 + tower(p3) -> late_fuse
+        first = channels["p3"] if self.level == "c2" else channels[self.level]
+        if self.level == "c2" and not cfg.late_fuse:
+            self.fuse, first = FuseUp(channels["c2"], channels["p3"], c, factor=2), c
         layers = [ConvBNAct(first if i == 0 else c, c) for i in range(cfg.tower)]
         last = c if cfg.tower else first
-        for _ in range(cfg.context):
-            layers += [ConvBNAct(last, last, k=3, groups=last), ConvBNAct(last, c, k=1)]
-            last = c
         self.tower = nn.Sequential(*layers)
+        if cfg.late_fuse:
+            self.late, last = FuseUp(channels["c2"], last, cfg.late_fuse, factor=2), cfg.late_fuse
+        blocks = []
+        for _ in range(cfg.context):
+            out = cfg.late_fuse or c
+            blocks += [ConvBNAct(last, last, k=3, groups=last), ConvBNAct(last, out, k=1)]
+            last = out
+        self.context = nn.Sequential(*blocks)
         self.heat = nn.Conv2d(last, len(cfg.classes), 1)
         self.sides = nn.Conv2d(last, 4, 1)
         nn.init.constant_(self.heat.bias, -math.log((1 - PRIOR) / PRIOR))
@@ -97,8 +106,13 @@ class DetectionHead(Head):
         self.glimpse = GlimpseClassifier(cfg.glimpse, len(cfg.classes)) if cfg.glimpse.size > 0 else None
 
     def forward(self, feats: dict[str, Tensor]) -> dict[str, Tensor]:
-        x = self.fuse(feats["c2"], feats["p3"]) if self.fuse is not None else feats[self.level]
-        x = self.tower(x)
+        if self.fuse is not None:
+            x = self.tower(self.fuse(feats["c2"], feats["p3"]))
+        elif self.late is not None:
+            x = self.late(feats["c2"], self.tower(feats["p3"]))
+        else:
+            x = self.tower(feats[self.level])
+        x = self.context(x)
         raw = {"heat": self.heat(x), "sides": self.sides(x)}
         if not self.export:
             return raw

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from mtl_edge.models.heads.detection import DetectionConfig, DetectionHead, build_targets
@@ -67,7 +68,7 @@ def test_context_blocks_are_depthwise_and_fold_exactly_for_deploy():
 
     cfg = DetectionConfig(classes=("a", "b"), stride=8, channels=8, top_k=5, context=2)
     head = DetectionHead(cfg, {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
-    depthwise = [m for m in head.tower.modules() if isinstance(m, torch.nn.Conv2d) and m.groups == 8]
+    depthwise = [m for m in head.context.modules() if isinstance(m, torch.nn.Conv2d) and m.groups == 8]
     assert len(depthwise) == 2 and all(m.kernel_size == (3, 3) for m in depthwise)
     head.train()
     for _ in range(3):  # move the BatchNorm statistics away from their defaults
@@ -78,3 +79,18 @@ def test_context_blocks_are_depthwise_and_fold_exactly_for_deploy():
     with torch.no_grad():
         a, b = head(x), deploy(x)
     assert torch.allclose(a["heat"], b["heat"], atol=1e-5) and torch.allclose(a["sides"], b["sides"], atol=1e-5)
+
+
+def test_late_fuse_runs_the_tower_at_stride_8_and_outputs_at_stride_4():
+    """``late_fuse`` keeps the 3x3 tower on p3 and fuses its output with c2: stride-4 maps, stride-8 tower cost."""
+    cfg = DetectionConfig(classes=("a", "b"), stride=4, channels=16, top_k=5, late_fuse=8, context=1)
+    head = DetectionHead(cfg, {"c2": 4, "p3": 12, "p4": 12, "p5": 12}).eval()
+    assert head.fuse is None and head.late is not None and head.reads == ("c2", "p3")
+    seen = []
+    head.tower.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    with torch.no_grad():
+        raw = head({"c2": torch.randn(1, 4, 12, 20), "p3": torch.randn(1, 12, 6, 10)})
+    assert seen == [(1, 16, 6, 10)]  # the tower ran on the stride-8 grid
+    assert raw["heat"].shape == (1, 2, 12, 20) and raw["sides"].shape == (1, 4, 12, 20)
+    with pytest.raises(ValueError, match="late_fuse needs stride 4"):
+        DetectionHead(DetectionConfig(stride=8, late_fuse=8), {"c2": 4, "p3": 12})
