@@ -47,7 +47,7 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
         "recipe": recipe,
-        "model": {k: v.detach().cpu() for k, v in model.items()},
+        "model": {k: v.detach().cpu().contiguous() for k, v in model.items()},  # training may run channels-last
         "classes": classes or {},
         "metrics": metrics or {},
         "epoch": int(epoch),
