@@ -95,7 +95,10 @@ class TrtBackend:
         _check(cudart.cudaStreamBeginCapture(self.stream, mode), "cudaStreamBeginCapture")
         self._enqueue()
         graph = _check(cudart.cudaStreamEndCapture(self.stream), "cudaStreamEndCapture")
-        return _check(cudart.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+        try:
+            return _check(cudart.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+        finally:
+            cudart.cudaGraphDestroy(graph)  # the executable graph does not need its template
 
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
         host, _ = self.buffers[self.inputs[0]]
@@ -111,6 +114,9 @@ class TrtBackend:
 
     def close(self) -> None:
         cudart = self._cudart
+        if self._graph_exec is not None:
+            cudart.cudaGraphExecDestroy(self._graph_exec)
+            self._graph_exec = None
         for host, device in self.buffers.values():
             cudart.cudaFreeHost(host.ctypes.data)
             cudart.cudaFree(device)
