@@ -92,9 +92,8 @@ class DetectionHead(Head):
         self.tower = nn.Sequential(*layers)
         if cfg.late_fuse:
             self.late, last = FuseUp(channels["c2"], last, cfg.late_fuse, factor=2), cfg.late_fuse
-        blocks = []
+        blocks, out = [], cfg.late_fuse or c
         for _ in range(cfg.context):
-            out = cfg.late_fuse or c
             blocks += [ConvBNAct(last, last, k=3, groups=last), ConvBNAct(last, out, k=1)]
             last = out
         self.context = nn.Sequential(*blocks)
