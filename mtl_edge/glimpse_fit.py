@@ -14,6 +14,7 @@ crops pass through a small CNN.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,18 @@ JITTERS = 4
 
 def glimpse_heads(net: MultiTaskNet) -> dict[str, DetectionHead]:
     return {n: h for n, h in net.heads.items() if isinstance(h, DetectionHead) and h.glimpse is not None}
+
+
+def without_glimpses(net: MultiTaskNet) -> MultiTaskNet:
+    """A copy of ``net`` whose detection heads decode their own heat maps, glimpses dropped.
+
+    What the main schedule is scored with: its glimpses are not fitted yet, and scoring
+    through them would rank epochs by random classifiers.
+    """
+    bare = copy.deepcopy(net)
+    for head in glimpse_heads(bare).values():
+        head.glimpse = None
+    return bare
 
 
 @dataclass

@@ -27,7 +27,7 @@ from mtl_edge.data.dataset import HEADS as DATASET_HEADS
 from mtl_edge.data.dataset import DrivingDataset, collate
 from mtl_edge.data.transforms import build_augment, build_transforms
 from mtl_edge.evaluate import MAIN_METRIC, evaluate, print_summary
-from mtl_edge.glimpse_fit import fit_glimpses, glimpse_heads
+from mtl_edge.glimpse_fit import fit_glimpses, glimpse_heads, without_glimpses
 from mtl_edge.losses import MultiTaskLoss
 from mtl_edge.models.network import MultiTaskNet, build_model, normalize
 
@@ -290,8 +290,12 @@ def train(
         last_epoch = epoch + 1 == cfg.epochs or (max_steps is not None and step >= max_steps)
         metrics: dict[str, Any] = {}
         if val_root is not None and ((epoch + 1) % cfg.eval_every == 0 or last_epoch):
-            metrics = evaluate(
-                ema.module, val_root, imgsz, n_images=cfg.eval_images, score_threshold=cfg.score_threshold
+            metrics = evaluate(  # the glimpses are fitted after the schedule: score the heat maps alone
+                without_glimpses(ema.module),
+                val_root,
+                imgsz,
+                n_images=cfg.eval_images,
+                score_threshold=cfg.score_threshold,
             )
             print(f"epoch {epoch + 1}: {time.perf_counter() - started:.0f} s, loss {running.get('loss', 0):.3f}")
             print(print_summary(metrics))

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mtl_edge.checkpoint import load_checkpoint
 from mtl_edge.config import dump_recipe
+from mtl_edge.evaluate import evaluate
+from mtl_edge.glimpse_fit import without_glimpses
+from mtl_edge.models.network import DeployModel
 from mtl_edge.train import load_model, lr_factor, train
 
 from .conftest import tiny_recipe
@@ -30,6 +35,21 @@ def test_a_run_writes_checkpoints_that_rebuild_the_model(tiny_run):
     assert glimpse and not all(torch.equal(ckpt["model"][k], last["model"][k]) for k in glimpse)
     frozen = [k for k in last["train_state"]["model"] if ".glimpse." in k]
     assert all(torch.allclose(last["train_state"]["model"][k], last["model"][k], rtol=1e-6) for k in frozen)
+
+
+def test_the_schedule_scores_its_epochs_without_the_unfitted_glimpses(tiny_run, tiny_data):
+    last = load_checkpoint(tiny_run / "last.pt")
+    net, _ = load_model(tiny_run / "last.pt")
+    bare = without_glimpses(net)
+    assert net.heads["signs"].glimpse is not None and bare.heads["signs"].glimpse is None  # the original is kept
+    image = torch.randint(0, 256, (1, 128, 224, 3), dtype=torch.uint8)
+    assert not torch.equal(_decoded(net, image)["signs.scores"], _decoded(bare, image)["signs.scores"])
+    np.testing.assert_equal(last["metrics"], evaluate(bare, tiny_data[1], (128, 224), n_images=6))
+
+
+def _decoded(net, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    deploy = DeployModel(copy.deepcopy(net)).eval()
+    return deploy.as_dict(deploy(image))
 
 
 def test_resume_continues_where_it_stopped(tiny_data, tmp_path):
