@@ -46,7 +46,16 @@ class ConvBNAct(nn.Module):
         return not isinstance(self.bn, nn.BatchNorm2d)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.bn(self.conv(x)))
+        conv = self.conv
+        if conv.kernel_size == (1, 1) and conv.stride != (1, 1):
+            # oneDNN in torch 2.14 on AVX-512 CPUs frees memory twice ("double free or corruption",
+            # abort) in the backward of a strided 1x1 conv on channels-last input with fewer than 16
+            # channels. Sampling every s-th pixel and convolving at stride 1 is the same operation (same
+            # output and input gradient bit for bit; weight gradient up to summation order; the synth-edge
+            # model's every gradient bit for bit) and avoids that kernel.
+            sh, sw = conv.stride
+            return self.act(self.bn(F.conv2d(x[:, :, ::sh, ::sw], conv.weight, conv.bias, groups=conv.groups)))
+        return self.act(self.bn(conv(x)))
 
     def fused_kernel(self) -> tuple[Tensor, Tensor]:
         """Kernel and bias of conv+BN as one conv (works before and after :meth:`fuse`)."""
