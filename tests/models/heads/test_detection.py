@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from mtl_edge.models.heads.detection import DetectionConfig, DetectionHead, build_targets
+from mtl_edge.models.heads.detection import DetectionConfig, DetectionHead, build_targets, suppress_overlaps
 
 
-def _head(stride: int = 8, top_k: int = 5) -> DetectionHead:
-    cfg = DetectionConfig(classes=("a", "b"), stride=stride, channels=8, top_k=top_k)
+def _head(stride: int = 8, top_k: int = 5, nms_iou: float = 0.45) -> DetectionHead:
+    cfg = DetectionConfig(classes=("a", "b"), stride=stride, channels=8, top_k=top_k, nms_iou=nms_iou)
     return DetectionHead(cfg, {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
 
 
 def test_decode_returns_peaks_as_boxes_in_input_pixels():
-    head = _head()
+    head = _head(nms_iou=0.0)
     heat = torch.full((1, 2, 6, 10), -9.0)
     heat[0, 1, 2, 3] = 3.0  # class b at row 2, col 3
     heat[0, 1, 2, 4] = 1.0  # a weaker neighbour: not a peak, must be suppressed
@@ -30,6 +30,49 @@ def test_decode_returns_peaks_as_boxes_in_input_pixels():
     assert torch.allclose(boxes[0], torch.tensor([cx - 8, cy - 16, cx + 24, cy + 4]), atol=1e-4)
     assert classes[1] == 0 and float(scores[2]) < 1e-3  # the neighbour at (2,4) was suppressed
     assert (boxes[:, 2] <= 80).all() and (boxes[:, 3] <= 48).all()  # clipped to the input
+
+
+def _two_neighbours(second_class: int) -> dict[str, torch.Tensor]:
+    """Two small objects one cell apart (a 3x3 peak window keeps one) and a duplicate of the first."""
+    heat = torch.full((1, 2, 6, 10), -9.0)
+    heat[0, 0, 2, 3] = 3.0
+    heat[0, second_class, 2, 4] = 2.0
+    heat[0, 0, 3, 3] = 2.5  # a duplicate: its box is the first one's, seen from the cell below
+    sides = torch.full((1, 4, 6, 10), float(np.log(0.5)))  # 8x8 boxes around each cell centre
+    sides[0, 1, 3, 3], sides[0, 3, 3, 3] = float(np.log(1.5)), float(np.log(1e-3))  # [24,16,32,28]: IoU 0.67
+    return {"heat": heat, "sides": sides}
+
+
+def test_box_suppression_keeps_neighbours_one_cell_apart_and_drops_duplicates():
+    raw = _two_neighbours(second_class=0)
+    kept = _head(nms_iou=0.45).decode(raw)
+    assert kept["scores"][0, :2].tolist() == pytest.approx(torch.sigmoid(torch.tensor([3.0, 2.0])).tolist())
+    assert float(kept["scores"][0, 2]) < 1e-3  # the duplicate (IoU ~1 with the first) is gone
+    assert torch.allclose(kept["boxes"][0, 1], torch.tensor([32.0, 16.0, 40.0, 24.0]))  # the neighbour's own box
+    peaks = _head(nms_iou=0.0).decode(raw)
+    assert float(peaks["scores"][0, 1]) < 1e-3  # the 3x3 window loses the neighbour and the duplicate
+
+
+def test_box_suppression_in_decode_is_per_class_and_in_candidates_class_agnostic():
+    raw = _two_neighbours(second_class=1)
+    raw["heat"][0, 1, 2, 3] = 2.8  # the first object's box again, scored for the other class
+    out = _head(nms_iou=0.45).decode(raw)
+    assert sorted(out["classes"][0, :3].tolist()) == [0, 1, 1] and float(out["scores"][0, 3]) < 1e-3
+    head = _head(nms_iou=0.45)
+    head.cfg.glimpse.candidates = 4
+    scores, boxes = head.candidates(raw)
+    assert scores.shape == (1, 4) and boxes.shape == (1, 4, 4)
+    assert (scores[0] > 0.5).sum() == 2  # one candidate per object, whatever the class
+
+
+def test_suppress_overlaps_is_fast_nms():
+    boxes = torch.tensor([[[0.0, 0, 10, 10], [1, 0, 11, 10], [2, 0, 12, 10], [20, 20, 30, 30], [0, 0, 0, 0]]])
+    scores = torch.tensor([[0.9, 0.8, 0.7, 0.6, 0.5]])
+    out = suppress_overlaps(boxes, scores, 0.7)
+    # box 2 overlaps box 0 by 0.67 (kept by that) but box 1 by 0.82: dropped even though box 1 itself is dropped
+    assert out[0].tolist() == pytest.approx([0.9, 0.0, 0.0, 0.6, 0.5])
+    per_class = suppress_overlaps(boxes, scores, 0.7, torch.tensor([[0, 1, 1, 0, 0]]))
+    assert per_class[0].tolist() == pytest.approx([0.9, 0.8, 0.0, 0.6, 0.5])
 
 
 def test_targets_put_a_unit_peak_at_each_centre_and_mask_ignored_objects():
