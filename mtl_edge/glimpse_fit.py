@@ -164,6 +164,7 @@ def fit_classifier(
     device = next(glimpse.parameters()).device
     crops, labels = samples.crops, samples.labels
     n_classes = glimpse.logits.out_features - 1
+    restart(glimpse, seed)
     positive = labels < n_classes
     deltas = torch.zeros(len(labels), 4)
     deltas[positive] = encode_deltas(samples.boxes[positive].double(), samples.targets[positive].double()).float()
@@ -198,6 +199,19 @@ def fit_classifier(
         predicted = torch.cat([glimpse.classify(c)[0].argmax(1).cpu() for c in chunks])
     accuracy = float((predicted == labels).float().mean())
     return {"samples": float(len(crops)), "loss": loss.item(), "train_accuracy": accuracy}
+
+
+def restart(glimpse: GlimpseClassifier, seed: int) -> None:
+    """Give ``glimpse`` the initial weights seed ``seed`` draws, whatever it held before.
+
+    The fit then depends only on the frozen network, the data and the seed: a glimpse fitted
+    at the end of ``mtl-edge train`` equals one refitted later with ``--glimpse-from``.
+    """
+    in_channels = next(glimpse.features.parameters()).shape[1]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh = GlimpseClassifier(glimpse.cfg, glimpse.logits.out_features - 1, in_channels)
+    glimpse.load_state_dict(fresh.state_dict())
 
 
 def fit_glimpses(

@@ -52,6 +52,19 @@ def test_classifier_learns_separable_crops():
     assert stats["samples"] == 300 and stats["train_accuracy"] > 0.95, stats
 
 
+def test_a_fit_does_not_depend_on_the_weights_the_glimpse_held_before():
+    gen = torch.Generator().manual_seed(1)
+    crops, labels = torch.randn(64, 3, 8, 8, generator=gen), torch.arange(64) % 3
+    boxes = torch.tensor([[0.0, 0.0, 8.0, 8.0]]).repeat(64, 1)
+    fitted = []
+    for init_seed in (10, 20):  # as in a fresh process (--glimpse-from) vs at the end of a long run
+        torch.manual_seed(init_seed)
+        glimpse = GlimpseClassifier(GlimpseConfig(size=8, channels=(8, 16), refine=True), n_classes=2)
+        fit_classifier(glimpse, GlimpseSamples(crops.half(), labels, boxes, boxes), 2, batch=16, seed=3, progress=False)
+        fitted.append(glimpse.state_dict())
+    assert all(torch.equal(fitted[0][k], fitted[1][k]) for k in fitted[0])
+
+
 def test_refining_glimpse_learns_where_the_object_is():
     """A bright square sits left or right of the crop centre; the deltas must move the box onto it."""
     gen = torch.Generator().manual_seed(0)
