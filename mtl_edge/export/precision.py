@@ -4,8 +4,8 @@ Which nodes change precision follows the node names (see :mod:`mtl_edge.export.n
 
 - ``preprocess/...`` (uint8 -> float normalisation) stays float32;
 - a head's own ops, ``heads.<name>/<Op>`` with no sub-module in the name, are its decode
-  (sigmoid, peak max-pool, TopK, exp, softmax, argmax): they stay float32, because a
-  peak test ``max_pool(x) == x`` or a box ``exp`` is where reduced precision breaks results;
+  (sigmoid, TopK, box suppression or peak max-pool, exp, softmax, argmax): they stay float32,
+  because an IoU or peak comparison, or a box ``exp``, is where reduced precision breaks results;
 - ``--keep HEAD`` keeps that head's whole sub-tree (tower and decode) at float32;
 - everything else -- the convolution trunk, neck and head towers -- changes precision.
 

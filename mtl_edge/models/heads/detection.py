@@ -14,7 +14,7 @@ box by more than that IoU. Peaks cannot separate two objects whose centres are o
 apart (a car queue, a car behind a truck); box suppression can, and it also removes the
 duplicate peaks a large object leaves on a fine map. It is Fast NMS (Bolya et al. 2019):
 one fixed-shape pairwise-IoU matrix, elementwise ops and a ReduceMax, no loop.
-With a glimpse (``glimpse.size > 0``, see glimpse.py) the peaks are taken class-agnostic,
+With a glimpse (``glimpse.size > 0``, see glimpse.py) the candidates are taken class-agnostic,
 each candidate's class comes from a small CNN on its crop of the input frame, and the
 score is objectness x class probability.
 """
@@ -56,7 +56,7 @@ class DetectionConfig:
     # Stride 4 only: run the tower on p3 (stride 8), then fuse it with c2 into this many channels.
     # Keeps a wide tower where cells are few and still separates neighbours 4 px apart (0: tower at stride 4).
     late_fuse: int = 0
-    top_k: int = 100  # detections kept per image after peak extraction
+    top_k: int = 100  # detections kept per image
     # > 0: keep one detection per object by box suppression at this IoU among the top cells,
     # not by 3x3 heat-map peaks (0). Separates neighbours one cell apart: +7 pts vehicles mAP@0.5.
     nms_iou: float = 0.45
@@ -129,7 +129,7 @@ class DetectionHead(Head):
         return self.decode_with_glimpse(raw, feats["image"]) if self.glimpse is not None else self.decode(raw)
 
     def decode(self, raw: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Top-K peaks as boxes [B,K,4] (xyxy input pixels), scores [B,K], classes int32 [B,K]."""
+        """Top-K detections as boxes [B,K,4] (xyxy input pixels), scores [B,K], classes int32 [B,K]."""
         heat = torch.sigmoid(raw["heat"].float())
         b, c, h, w = heat.shape
         k = min(self.cfg.top_k, c * h * w)
@@ -147,7 +147,7 @@ class DetectionHead(Head):
         return {"boxes": self._clamp(boxes, h, w), "scores": scores, "classes": cls.to(torch.int32)}
 
     def candidates(self, raw: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Class-agnostic peaks for the glimpse: objectness [B,Kc] and unclamped boxes [B,Kc,4]."""
+        """Class-agnostic candidates for the glimpse: objectness [B,Kc] and unclamped boxes [B,Kc,4]."""
         heat = torch.sigmoid(raw["heat"].float())
         b, _, h, w = heat.shape
         objectness = heat.amax(1, keepdim=True)

@@ -24,7 +24,7 @@ class GlimpseConfig:
     """Settings of the glimpse classifier (size 0 switches it off)."""
 
     size: int = 0  # crop side in pixels fed to the CNN
-    candidates: int = 16  # class-agnostic peaks per image that get a glimpse
+    candidates: int = 16  # class-agnostic candidates per image that get a glimpse
     context: float = 1.3  # crop side / longer box side: a margin of background around the object
     channels: tuple[int, ...] = (16, 32, 48, 64)  # CNN widths; every conv after the first halves the crop
     refine: bool = False  # also regress the candidate's box from the crop (a two-stage detector's box head)
