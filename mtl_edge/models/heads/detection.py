@@ -132,39 +132,38 @@ class DetectionHead(Head):
         """Top-K detections as boxes [B,K,4] (xyxy input pixels), scores [B,K], classes int32 [B,K]."""
         heat = torch.sigmoid(raw["heat"].float())
         b, c, h, w = heat.shape
-        k = min(self.cfg.top_k, c * h * w)
-        if not self.cfg.nms_iou:
-            heat = _peaks(heat)
-        scores, index = heat.reshape(b, c * h * w).topk(self._pool(k, c * h * w), dim=1)
-        # Float index arithmetic is exact here (< 2^24) and avoids integer Div, which engines treat differently.
-        flat = index.to(torch.float32)
-        cls = torch.floor(flat / (h * w))
-        boxes = self._boxes_at(raw["sides"], flat - cls * (h * w))
-        if self.cfg.nms_iou:
-            scores = suppress_overlaps(boxes, scores, self.cfg.nms_iou, cls)
-            scores, keep = scores.topk(k, dim=1)
-            boxes, cls = _take(boxes, keep), cls.gather(1, keep)
+        scores, boxes, cls = self._best_cells(heat, raw["sides"], min(self.cfg.top_k, c * h * w))
         return {"boxes": self._clamp(boxes, h, w), "scores": scores, "classes": cls.to(torch.int32)}
 
     def candidates(self, raw: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Class-agnostic candidates for the glimpse: objectness [B,Kc] and unclamped boxes [B,Kc,4]."""
         heat = torch.sigmoid(raw["heat"].float())
-        b, _, h, w = heat.shape
+        h, w = heat.shape[-2:]
         objectness = heat.amax(1, keepdim=True)
-        k = min(self.cfg.glimpse.candidates, h * w)
-        if not self.cfg.nms_iou:
-            objectness = _peaks(objectness)
-        scores, index = objectness.reshape(b, h * w).topk(self._pool(k, h * w), dim=1)
-        boxes = self._boxes_at(raw["sides"], index.to(torch.float32))
-        if self.cfg.nms_iou:
-            scores = suppress_overlaps(boxes, scores, self.cfg.nms_iou)
-            scores, keep = scores.topk(k, dim=1)
-            boxes = _take(boxes, keep)
+        scores, boxes, _ = self._best_cells(objectness, raw["sides"], min(self.cfg.glimpse.candidates, h * w))
         return scores, boxes
 
-    def _pool(self, k: int, cells: int) -> int:
-        """How many top cells to read: ``k`` after peak extraction, ``NMS_POOL * k`` before box suppression."""
-        return min(NMS_POOL * k, cells) if self.cfg.nms_iou else k
+    def _best_cells(self, heat: Tensor, sides: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+        """The ``k`` best (channel, cell) pairs of ``heat`` [B,C,H,W], one per object.
+
+        Returns scores [B,k], unclamped boxes [B,k,4] and channels [B,k] (float). One per object
+        means 3x3 peaks (``nms_iou`` 0) or box suppression among ``NMS_POOL * k`` top cells,
+        within a channel.
+        """
+        b, c, h, w = heat.shape
+        if not self.cfg.nms_iou:
+            heat = _peaks(heat)
+        pool = min(NMS_POOL * k, c * h * w) if self.cfg.nms_iou else k
+        scores, index = heat.reshape(b, c * h * w).topk(pool, dim=1)
+        # Float index arithmetic is exact here (< 2^24) and avoids integer Div, which engines treat differently.
+        flat = index.to(torch.float32)
+        channel = torch.floor(flat / (h * w))
+        boxes = self._boxes_at(sides, flat - channel * (h * w))
+        if self.cfg.nms_iou:
+            scores = suppress_overlaps(boxes, scores, self.cfg.nms_iou, channel if c > 1 else None)
+            scores, keep = scores.topk(k, dim=1)
+            boxes, channel = _take(boxes, keep), channel.gather(1, keep)
+        return scores, boxes, channel
 
     def decode_with_glimpse(self, raw: dict[str, Tensor], image: Tensor) -> dict[str, Tensor]:
         """Like :meth:`decode`, with each candidate classified by the glimpse; score = objectness x p(class)."""
