@@ -187,4 +187,10 @@ def compare_table(results: Mapping[str, dict[str, dict[str, Any]]], reference: s
 
 
 def print_summary(results: dict[str, dict[str, Any]]) -> str:
-    return format_table(summary_rows(results), ["head", "metric", "value", "details"])
+    """The per-head table, then each detection head's recall by box height."""
+    lines = [format_table(summary_rows(results), ["head", "metric", "value", "details"])]
+    for head, m in results.items():
+        if m.get("recall_by_height"):
+            bins = "  ".join(f"{r['height']}: {r['recall']:.2f} ({r['num_gt']})" for r in m["recall_by_height"])
+            lines.append(f"{head} recall at score {m['score_threshold']:g} by box height in px (GT count): {bins}")
+    return "\n".join(lines)

@@ -54,17 +54,25 @@ def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
         return np.where(union > 0, inter / union, 0.0)
 
 
-def _match_detections(ious: np.ndarray, gt_ignore: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+#: Box-height bin edges (source pixels) for recall by size: 16 px is 8 px at a 640x384 input from 720p.
+HEIGHT_BINS = (16.0, 32.0, 64.0)
+
+
+def _match_detections(
+    ious: np.ndarray, gt_ignore: np.ndarray, thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Greedy COCO matching of score-sorted detections to GT at every IoU threshold.
 
-    Returns ``(tp, dropped)``, both bool [T, D]: ``tp`` matched a non-ignored GT,
-    ``dropped`` had no such match but overlaps an ignored GT at the threshold.
+    Returns ``(tp, dropped, owner)``: ``tp`` and ``dropped`` bool [T, D], ``tp`` matched a
+    non-ignored GT, ``dropped`` had no such match but overlaps an ignored GT at the
+    threshold; ``owner`` int [T, G] is the detection that took each GT (-1: none).
     """
     num_t, (num_d, num_g) = len(thresholds), ious.shape
     tp = np.zeros((num_t, num_d), dtype=bool)
     dropped = np.zeros((num_t, num_d), dtype=bool)
+    owner = np.full((num_t, num_g), -1, dtype=np.int64)
     if num_d == 0 or num_g == 0:
-        return tp, dropped
+        return tp, dropped, owner
     keep = ~gt_ignore
     ign = gt_ignore
     taken = np.zeros((num_t, num_g), dtype=bool)
@@ -80,10 +88,11 @@ def _match_detections(ious: np.ndarray, gt_ignore: np.ndarray, thresholds: np.nd
             val = np.where(cand, row[None, :], -1.0)
             best = num_g - 1 - np.argmax(val[:, ::-1], axis=1)
             taken[rows[hit], best[hit]] = True
+            owner[rows[hit], best[hit]] = d
             tp[hit, d] = True
         if ign.any():
             dropped[:, d] = ~hit & (ok & ign).any(axis=1)
-    return tp, dropped
+    return tp, dropped, owner
 
 
 def _interpolated_ap(tp: np.ndarray, dropped: np.ndarray, npos: int) -> np.ndarray:
@@ -131,7 +140,9 @@ class DetectionMetric:
 
     Precision / recall at ``score_threshold`` use IoU 0.5 and every detection with
     ``score >= score_threshold`` (no ``max_dets`` cap: it is the deployed operating
-    point).
+    point). ``recall_by_height`` splits that recall by the GT box height (source pixels,
+    bins ``HEIGHT_BINS``): a GT counts as found when the detection that took it in the
+    IoU-0.5 matching scores at least ``score_threshold``.
     """
 
     def __init__(self, class_names: Sequence[str], score_threshold: float = 0.3, max_dets: int = 100) -> None:
@@ -152,6 +163,8 @@ class DetectionMetric:
         self._in_top: list[list[np.ndarray]] = [[] for _ in range(nc)]
         self._npos = np.zeros(nc, dtype=np.int64)
         self._nignored = np.zeros(nc, dtype=np.int64)
+        self._gt_height: list[np.ndarray] = []  # non-ignored GT, every class
+        self._gt_found_score: list[np.ndarray] = []  # score of the detection that took it at IoU 0.5, or -inf
         self.num_images = 0
 
     def _check_classes(self, classes: np.ndarray, what: str) -> None:
@@ -190,16 +203,21 @@ class DetectionMetric:
             g_ign = gi[g_sel]
             self._npos[c] += int((~g_ign).sum())
             self._nignored[c] += int(g_ign.sum())
+            # Non-ignored GT first (stable), as COCO orders them before matching.
+            g_order = np.argsort(g_ign, kind="mergesort")
+            g_boxes = gb[g_sel][g_order]
+            counted = ~g_ign[g_order]
+            self._gt_height.append((g_boxes[:, 3] - g_boxes[:, 1])[counted])
             d_idx = np.flatnonzero(pc == c)
             if len(d_idx) == 0:
+                self._gt_found_score.append(np.full(int(counted.sum()), -np.inf))
                 continue
             order = np.argsort(-ps[d_idx], kind="mergesort")
             d_idx = d_idx[order]
-            # Non-ignored GT first (stable), as COCO orders them before matching.
-            g_boxes = gb[g_sel]
-            g_order = np.argsort(g_ign, kind="mergesort")
-            ious = box_iou(pb[d_idx], g_boxes[g_order])
-            tp, dropped = _match_detections(ious, g_ign[g_order], self.iou_thresholds)
+            ious = box_iou(pb[d_idx], g_boxes)
+            tp, dropped, owner = _match_detections(ious, g_ign[g_order], self.iou_thresholds)
+            found = np.where(owner[0] >= 0, ps[d_idx][owner[0]], -np.inf)
+            self._gt_found_score.append(found[counted])
             self._scores[c].append(ps[d_idx])
             self._tp[c].append(tp)
             self._dropped[c].append(dropped)
@@ -258,8 +276,24 @@ class DetectionMetric:
             "tp": tot["tp"],
             "fp": tot["fp"],
             "fn": npos_all - tot["tp"],
+            "recall_by_height": self._recall_by_height(),
             "per_class": per_class,
         }
+
+    def _recall_by_height(self) -> list[dict[str, Any]]:
+        """Recall at the score threshold per GT box-height bin: [{"height", "num_gt", "recall"}]."""
+        heights = np.concatenate(self._gt_height) if self._gt_height else np.zeros(0)
+        found = np.concatenate(self._gt_found_score) if self._gt_found_score else np.zeros(0)
+        edges = (0.0, *HEIGHT_BINS, math.inf)
+        rows = []
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            sel = (heights >= lo) & (heights < hi)
+            name = f"<{hi:g}" if lo == 0 else (f">={lo:g}" if hi == math.inf else f"{lo:g}-{hi:g}")
+            n = int(sel.sum())
+            rows.append(
+                {"height": name, "num_gt": n, "recall": _ratio(int((found[sel] >= self.score_threshold).sum()), n)}
+            )
+        return rows
 
 
 # --------------------------------------------------------------------------- lanes

@@ -208,6 +208,18 @@ def test_detection_precision_recall_at_threshold_and_hand_ap() -> None:
     assert out["mAP50"] == pytest.approx((26 + 25 + 25 * 0.75) / 101)
 
 
+def test_detection_recall_by_height_counts_a_gt_found_above_the_threshold() -> None:
+    m = DetectionMetric(["car", "bus"], score_threshold=0.3)
+    gt = np.array([[0, 0, 10, 10], [100, 0, 120, 20], [200, 0, 240, 40], [300, 0, 400, 100], [500, 0, 510, 12]], float)
+    # 10 px: found at 0.9; 20 px: only at 0.2 (below the threshold); 40 px: wrong class; 100 px: found; 12 px: ignored
+    preds = np.array([gt[0], gt[1], gt[2], gt[3] + [2, 2, 2, 2]], float)
+    m.update(preds, [0.9, 0.2, 0.8, 0.6], [0, 0, 1, 0], gt, [0, 0, 0, 0, 0], [False, False, False, False, True])
+    bins = {r["height"]: (r["num_gt"], r["recall"]) for r in m.compute()["recall_by_height"]}
+    assert bins["<16"] == (1, 1.0) and bins["16-32"] == (1, 0.0) and bins["32-64"] == (1, 0.0)
+    assert bins[">=64"] == (1, 1.0)
+    assert m.compute()["recall"] == pytest.approx(0.5)  # the bins split the headline recall
+
+
 def test_detection_iou_thresholds() -> None:
     gt = np.array([[0, 0, 100, 100]], float)
     pred = np.array([[0, 0, 100, 62]], float)  # IoU 0.62: a match at 0.50, 0.55, 0.60 only
