@@ -68,5 +68,33 @@ def test_glimpse_weights_follow_the_recipe_switch():
     plain = DetectionHead(DetectionConfig(channels=8), {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
     assert plain.glimpse is None and "glimpse" not in plain.metadata((48, 80))
     head = _glimpse_head()
-    assert head.metadata((48, 80))["glimpse"] == {"size": 8, "candidates": 2, "refine": False}
+    assert head.metadata((48, 80))["glimpse"] == {"size": 8, "candidates": 2, "refine": False, "refine_steps": 1}
     assert any(".glimpse." in f".{k}" for k in head.state_dict())
+
+
+def test_refine_steps_crop_again_at_each_refined_box_and_average_the_class_probabilities():
+    cfg = DetectionConfig(classes=("a", "b"), stride=8, channels=8, top_k=2)
+    cfg.glimpse = GlimpseConfig(size=8, candidates=1, channels=(4,), refine=True, refine_steps=3)
+    head = DetectionHead(cfg, {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
+    heat = torch.full((1, 2, 6, 10), -9.0)
+    heat[0, 0, 2, 3] = 1.0  # one candidate, box [20, 12, 36, 28] (8 px to every side of the cell centre)
+    image = torch.rand(1, 3, 48, 80, generator=torch.Generator().manual_seed(0))
+    p_a = [0.9, 0.6, 0.3]  # p(a) the glimpse gives at each pass; p(b) = 0.05, background the rest
+    seen: list[torch.Tensor] = []
+
+    def classify(crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        seen.append(crops)
+        probs = torch.tensor([[p_a[len(seen) - 1], 0.05, 0.95 - p_a[len(seen) - 1]]])
+        return probs.log(), torch.tensor([[10.0, 0.0, 0.0, 0.0]])  # move right by 10 x 0.1 x width
+
+    head.glimpse.classify = classify  # type: ignore[union-attr,method-assign]
+    out = head.decode_with_glimpse({"heat": heat, "sides": torch.zeros(1, 4, 6, 10)}, image)
+    assert len(seen) == 3
+    box = torch.tensor([[[20.0, 12.0, 36.0, 28.0]]])
+    for crops in seen:  # each pass crops around the box the previous pass refined
+        assert torch.allclose(crops, crop_boxes(image, box, 8, cfg.glimpse.context))
+        box = box + torch.tensor([16.0, 0.0, 16.0, 0.0])
+    assert torch.allclose(out["boxes"][0, 0], box[0, 0].clamp(max=80.0), atol=1e-4)
+    obj = float(torch.sigmoid(torch.tensor(1.0)))
+    assert out["classes"][0, 0] == 0 and math.isclose(float(out["scores"][0, 0]), obj * 0.6, rel_tol=1e-5)
+    assert out["classes"][0, 1] == 1 and math.isclose(float(out["scores"][0, 1]), obj * 0.05, rel_tol=1e-5)
