@@ -40,7 +40,7 @@ from mtl_edge.models.registry import HEADS
 PRIOR = 0.01
 #: Box suppression reads this many times as many top cells as it keeps.
 NMS_POOL = 4
-#: Box sides are predicted as (exp(x) - side_offset) * stride, with x clamped here (keeps FP16 finite).
+#: Box sides are predicted as exp(x) * stride, with x clamped here (keeps FP16 finite).
 MAX_LOG_SIDE = 8.0
 
 
@@ -60,10 +60,6 @@ class DetectionConfig:
     # > 0: keep one detection per object by box suppression at this IoU among the top cells,
     # not by 3x3 heat-map peaks (0). Separates neighbours one cell apart: +7 pts vehicles mAP@0.5.
     nms_iou: float = 0.45
-    # Box sides are (exp(x) - side_offset) * stride from the cell centre. 0 (TTFNet) makes every
-    # box contain its cell's centre, so a box narrower than a cell comes out too wide: a distant
-    # motorcycle is 3-6 px wide in the input, at stride 8. 0.5 lets a side fall half a cell short of it.
-    side_offset: float = 0.0
     gaussian: float = 0.54  # target Gaussian sigma = gaussian * box side / 6 (TTFNet's alpha/beta)
     heat_weight: float = 1.0
     box_weight: float = 5.0
@@ -201,7 +197,7 @@ class DetectionHead(Head):
         row = torch.floor(cell / w)
         col = cell - row * w
         s = float(self.cfg.stride)
-        d = (torch.exp(sides.float().clamp(max=MAX_LOG_SIDE)) - self.cfg.side_offset) * s
+        d = torch.exp(sides.float().clamp(max=MAX_LOG_SIDE)) * s
         gathered = d.reshape(b, 4, h * w).gather(2, cell.to(torch.int64).unsqueeze(1).expand(b, 4, -1))
         cx, cy = (col + 0.5) * s, (row + 0.5) * s
         return torch.stack([cx - gathered[:, 0], cy - gathered[:, 1], cx + gathered[:, 2], cy + gathered[:, 3]], -1)
@@ -218,7 +214,7 @@ class DetectionHead(Head):
         t = {k: v.to(heat.device) for k, v in t.items()}
         focal, n_pos = focal_loss(heat, t["heat"], t["valid"])  # per sample [B]
         heat_loss = masked_sum(focal, supervised) / masked_sum(n_pos, supervised).clamp(min=1.0)
-        pred = boxes_from_sides(sides, self.cfg.stride, self.cfg.side_offset)
+        pred = boxes_from_sides(sides, self.cfg.stride)
         giou = generalized_iou(pred, t["boxes"])  # [B,H,W]
         box_w = t["box_weight"]
         box_loss = masked_sum(((1 - giou) * box_w).flatten(1).sum(1), supervised) / masked_sum(
@@ -293,10 +289,10 @@ def focal_loss(logits: Tensor, target: Tensor, valid: Tensor, alpha: float = 2.0
     return per_sample, pos.flatten(1).sum(1)
 
 
-def boxes_from_sides(sides: Tensor, stride: int, offset: float = 0.0) -> Tensor:
-    """Box [B,4,H,W] (xyxy input pixels) predicted at every cell (``offset``: see ``side_offset``)."""
+def boxes_from_sides(sides: Tensor, stride: int) -> Tensor:
+    """Box [B,4,H,W] (xyxy input pixels) predicted at every cell."""
     b, _, h, w = sides.shape
-    d = (torch.exp(sides.clamp(max=MAX_LOG_SIDE)) - offset) * stride
+    d = torch.exp(sides.clamp(max=MAX_LOG_SIDE)) * stride
     ys = (torch.arange(h, dtype=d.dtype, device=d.device) + 0.5) * stride
     xs = (torch.arange(w, dtype=d.dtype, device=d.device) + 0.5) * stride
     cy, cx = ys.view(1, h, 1), xs.view(1, 1, w)
