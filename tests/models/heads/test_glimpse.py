@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from mtl_edge.models.heads.detection import DetectionConfig, DetectionHead
@@ -98,3 +99,9 @@ def test_refine_steps_crop_again_at_each_refined_box_and_average_the_class_proba
     obj = float(torch.sigmoid(torch.tensor(1.0)))
     assert out["classes"][0, 0] == 0 and math.isclose(float(out["scores"][0, 0]), obj * 0.6, rel_tol=1e-5)
     assert out["classes"][0, 1] == 1 and math.isclose(float(out["scores"][0, 1]), obj * 0.05, rel_tol=1e-5)
+
+
+def test_refine_steps_below_one_is_refused_with_the_key():
+    cfg = DetectionConfig(channels=8, glimpse=GlimpseConfig(size=8, refine=True, refine_steps=0))
+    with pytest.raises(ValueError, match=r"glimpse\.refine_steps must be at least 1.*got 0"):
+        DetectionHead(cfg, {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
