@@ -113,10 +113,6 @@ class DetectionHead(Head):
         nn.init.constant_(self.heat.bias, -math.log((1 - PRIOR) / PRIOR))
         nn.init.normal_(self.sides.weight, std=0.01)
         nn.init.constant_(self.sides.bias, 0.0)
-        if cfg.glimpse.refine_steps < 1:
-            raise ValueError(
-                f"glimpse.refine_steps must be at least 1 (one crop per candidate), got {cfg.glimpse.refine_steps}"
-            )
         self.glimpse = GlimpseClassifier(cfg.glimpse, len(cfg.classes)) if cfg.glimpse.size > 0 else None
 
     def forward(self, feats: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -236,8 +232,12 @@ class DetectionHead(Head):
         }
         if self.glimpse is not None:
             g = self.cfg.glimpse
-            meta["glimpse"] = {"size": g.size, "candidates": g.candidates, "refine": g.refine}
-            meta["glimpse"]["refine_steps"] = g.refine_steps
+            meta["glimpse"] = {
+                "size": g.size,
+                "candidates": g.candidates,
+                "refine": g.refine,
+                "refine_steps": g.refine_steps,
+            }
         return meta
 
 

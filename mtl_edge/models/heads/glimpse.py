@@ -59,6 +59,10 @@ class GlimpseClassifier(nn.Module):
 
     def __init__(self, cfg: GlimpseConfig, n_classes: int, in_channels: int = 3) -> None:
         super().__init__()
+        if cfg.refine_steps < 1:
+            raise ValueError(
+                f"glimpse.refine_steps must be at least 1 (one crop per candidate), got {cfg.refine_steps}"
+            )
         self.cfg = cfg
         layers, c = [], in_channels
         for i, width in enumerate(cfg.channels):
