@@ -16,7 +16,7 @@ from mtl_edge.config import dump_recipe
 from mtl_edge.evaluate import evaluate
 from mtl_edge.glimpse_fit import without_glimpses
 from mtl_edge.models.network import DeployModel
-from mtl_edge.train import load_model, lr_factor, train
+from mtl_edge.train import autocast_dtype, load_model, lr_factor, train
 
 from .conftest import tiny_recipe
 
@@ -66,6 +66,17 @@ def test_resume_continues_where_it_stopped(tiny_data, tmp_path):
 def test_learning_rate_warms_up_then_decays():
     assert lr_factor(0, 100, 10) == 0.1 and abs(lr_factor(10, 100, 10) - 1.0) < 1e-9
     assert abs(lr_factor(100, 100, 10) - 0.01) < 1e-9 and lr_factor(50, 100, 10) < lr_factor(20, 100, 10)
+
+
+def test_mixed_precision_runs_where_the_hardware_has_it(monkeypatch):
+    import mtl_edge.train as training
+
+    for native in (True, False):
+        monkeypatch.setattr(training, "cpu_has_native_bf16", lambda native=native: native)
+        assert autocast_dtype(torch.device("cpu")) == (torch.bfloat16 if native else None)  # emulated bf16 is slower
+    for bf16 in (True, False):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda bf16=bf16: bf16)
+        assert autocast_dtype(torch.device("cuda")) == (torch.bfloat16 if bf16 else torch.float16)
 
 
 def test_ddp_two_processes_on_gloo(tiny_data, tmp_path):
