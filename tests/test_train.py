@@ -68,6 +68,24 @@ def test_learning_rate_warms_up_then_decays():
     assert abs(lr_factor(100, 100, 10) - 0.01) < 1e-9 and lr_factor(50, 100, 10) < lr_factor(20, 100, 10)
 
 
+def test_a_bf16_run_trains_float32_weights_and_records_its_precision(tiny_data, tmp_path, monkeypatch):
+    import mtl_edge.train as training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)  # emulated where there is no AMX: slower, same
+    recipe = tiny_recipe(*tiny_data)
+    recipe.train.glimpse_epochs = 0
+    train(recipe, tmp_path / "bf16", progress=False, max_steps=2)
+    recipe.train.amp = False
+    train(recipe, tmp_path / "fp32", progress=False, max_steps=2)
+    bf16, fp32 = (load_checkpoint(tmp_path / run / "last.pt") for run in ("bf16", "fp32"))
+    assert bf16["train_state"]["history"][-1]["precision"] == "bfloat16 autocast"
+    assert fp32["train_state"]["history"][-1]["precision"] == "float32"
+    assert all(v.dtype == torch.float32 for v in bf16["model"].values() if v.is_floating_point())
+    assert np.isfinite(bf16["train_state"]["history"][-1]["loss"]["loss"])
+    # Same seed and data: only the arithmetic differs, so the weights must differ (autocast really ran).
+    assert not all(torch.equal(bf16["model"][k], fp32["model"][k]) for k in fp32["model"])
+
+
 def test_mixed_precision_runs_where_the_hardware_has_it(monkeypatch):
     import mtl_edge.train as training
 
