@@ -240,7 +240,6 @@ def train(
     model: nn.Module = nn.parallel.DistributedDataParallel(net, find_unused_parameters=True) if world > 1 else net
     opt = torch.optim.AdamW(param_groups([net, criterion], cfg.weight_decay), lr=cfg.lr)
     amp_dtype = autocast_dtype(device) if cfg.amp else None
-    amp = amp_dtype is not None
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     precision = "float32" if amp_dtype is None else f"{amp_dtype} autocast".removeprefix("torch.")
     if main:
@@ -287,7 +286,7 @@ def train(
             images = images.to(device, non_blocking=True)
             targets["supervises"] = targets["supervises"].to(device)
             targets["input_hw"] = tuple(images.shape[-2:])
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp):
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 raw = model(normalize(images).contiguous(memory_format=torch.channels_last))
             losses = criterion(net, raw, targets)
             opt.zero_grad(set_to_none=True)
