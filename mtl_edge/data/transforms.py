@@ -23,6 +23,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from mtl_edge.data.cv2_kernels import GaussianBlurCV2, RandomAffineCV2
+
 #: (scale, pad_x, pad_y): source pixel p maps to ``p * scale + (pad_x, pad_y)``.
 LetterboxParams = tuple[float, int, int]
 
@@ -305,7 +307,7 @@ def build_augment(*, hflip: bool = False, blur: bool = True, fill: int = PAD_VAL
     images every epoch.
     """
     steps: list[v2.Transform] = [
-        v2.RandomAffine(
+        RandomAffineCV2(
             degrees=3.0,
             translate=(0.05, 0.05),
             scale=(0.8, 1.2),
@@ -317,6 +319,6 @@ def build_augment(*, hflip: bool = False, blur: bool = True, fill: int = PAD_VAL
         steps.append(v2.RandomHorizontalFlip(p=0.5))
     steps.append(v2.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.25))
     if blur:
-        steps.append(v2.RandomApply([v2.GaussianBlur(kernel_size=5, sigma=(0.1, 1.5))], p=0.2))
+        steps.append(v2.RandomApply([GaussianBlurCV2(kernel_size=5, sigma=(0.1, 1.5))], p=0.2))
     steps += [SanitizeBoxes(), MarkOutsidePoints()]
     return v2.Compose(steps)
