@@ -304,10 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--calib-images", type=int, default=200, metavar="N", help="int8: frames used to calibrate")
     ex.add_argument(
         "--calib-method",
-        choices=["percentile", "minmax"],
-        default="percentile",
-        help="int8 activation ranges: 'percentile' clips each at its 99.999th percentile (the features the logits "
-        "convs read keep their full range); 'minmax' keeps every observed value",
+        choices=["minmax", "percentile"],
+        default="minmax",  # export.calibration.DEFAULT_CALIBRATION_METHOD, without importing onnx here
+        help="int8 activation ranges: 'minmax' keeps every observed value; 'percentile' clips each at its "
+        "99.999th percentile (the features the logits convs read keep their full range)",
     )
     ex.add_argument(
         "--keep",

@@ -66,6 +66,9 @@ class CalibrationReader:
 
 #: Calibration methods: ``minmax`` (the extremes seen) or ``percentile`` (clip the rare outliers).
 CALIBRATION_METHODS = ("minmax", "percentile")
+#: The default. On the shipped synth-edge (30 epochs, 500 validation scenes) percentile ranges cost signs
+#: mAP50 1.08 / 1.13 points (CPU / TensorRT graph), over the 1.0 target; min/max ranges 0.13 / 0.29.
+DEFAULT_CALIBRATION_METHOD = "minmax"
 #: Magnitude percentile kept by ``percentile`` calibration (the top 0.001% of values are clipped).
 PERCENTILE = 99.999
 _HIST_BINS = 4096

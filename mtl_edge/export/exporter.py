@@ -15,7 +15,7 @@ from typing import Any
 
 import onnx
 
-from mtl_edge.export.calibration import CALIBRATION_METHODS
+from mtl_edge.export.calibration import CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD
 from mtl_edge.export.compat import require_compatible
 from mtl_edge.export.onnx import export_graph, file_sha256, finalize, model_metadata, save, simplify
 from mtl_edge.export.precision import check_keep, quantize_int8, to_float16
@@ -146,7 +146,7 @@ def export(
     calib_images: int = 200,
     keep: list[str] | dict[str, str] | None = None,
     int8_target: str = "tensorrt",
-    calib_method: str = "percentile",
+    calib_method: str = DEFAULT_CALIBRATION_METHOD,
     val: str | Path | None = None,
     val_images: int = 300,
     engine: str | Path | None = None,
@@ -159,8 +159,8 @@ def export(
 
     ``val_images=0`` skips the accuracy check. ``int8_target="cpu"`` writes the graph
     ONNX Runtime runs fastest on x86 (uint8 activations with zero points), which
-    TensorRT cannot build. ``calib_method`` is "percentile" (clip the top 0.001% of each
-    activation's magnitudes) or "minmax".
+    TensorRT cannot build. ``calib_method`` is "minmax" (the extremes seen) or
+    "percentile" (clip the top 0.001% of each activation's magnitudes).
     """
     from mtl_edge.config import recipe_from_dict
     from mtl_edge.train import load_model

@@ -79,7 +79,7 @@ def test_int8_export_measures_every_head_against_fp32(tiny_run, tiny_data, tmp_p
     assert set(report.accuracy["int8"]) == {"lanes", "vehicles", "signs", "drivable"}
     assert "int8 change (pts)" in report.accuracy_table and "mAP50" in report.accuracy_table
     assert report.calibration["images"] == 4 and not report.calibration["reused"]
-    assert report.calibration["method"] == "percentile" and "percentile ranges" in report.summary()
+    assert report.calibration["method"] == "minmax" and "minmax ranges" in report.summary()
     assert list((tmp_path / "cache").rglob("ranges-*.json"))
 
 
@@ -103,11 +103,20 @@ def test_cli_export(tiny_run, tmp_path, capsys):
     assert "simplified with onnx" in out and "fp16 change (pts)" in out and "on 3 validation images" in out
 
 
-def test_cli_int8_cpu_graph_with_minmax_ranges(tiny_run, tiny_data, tmp_path, capsys):
+def test_cli_int8_cpu_graph_with_percentile_ranges(tiny_run, tiny_data, tmp_path, capsys):
     args = ["export", str(tiny_run / "best.pt"), "--out", str(tmp_path / "m.onnx"), "--imgsz", "128x224"]
-    args += ["--precision", "int8", "--int8-target", "cpu", "--calib-method", "minmax", "--calib", str(tiny_data[0])]
+    args += ["--precision", "int8", "--int8-target", "cpu", "--calib-method", "percentile"]
+    args += ["--calib", str(tiny_data[0])]
     assert main([*args, "--calib-images", "2", "--val-images", "0"]) == 0
-    assert "cpu target, minmax ranges" in capsys.readouterr().out
+    assert "cpu target, percentile ranges" in capsys.readouterr().out
+
+
+def test_cli_calibration_default_is_the_exporters():
+    from mtl_edge.cli import build_parser
+    from mtl_edge.export.calibration import DEFAULT_CALIBRATION_METHOD
+
+    args = build_parser().parse_args(["export", "x.pt", "--out", "x.onnx"])
+    assert args.calib_method == DEFAULT_CALIBRATION_METHOD
 
 
 def test_cli_engine_without_tensorrt_says_so(tiny_run, tmp_path, capsys):
