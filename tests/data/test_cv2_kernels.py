@@ -86,3 +86,13 @@ def test_affine_refuses_what_it_does_not_implement() -> None:
         RandomAffineCV2(degrees=5.0, center=[10.0, 10.0])
     with pytest.raises(ValueError, match="bilinear"):
         RandomAffineCV2(degrees=5.0, interpolation=v2.InterpolationMode.NEAREST)
+
+
+def test_affine_fills_per_channel() -> None:
+    image = tv_tensors.Image(torch.zeros(3, 40, 60, dtype=torch.uint8))
+    shrink = dict(degrees=0.0, scale=(0.5, 0.5), fill=[10, 20, 30], interpolation=v2.InterpolationMode.BILINEAR)
+    torch.manual_seed(0)
+    want = v2.RandomAffine(**shrink)(image)
+    torch.manual_seed(0)
+    got = RandomAffineCV2(**shrink)(image)
+    assert got[:, 0, 0].tolist() == [10, 20, 30] == want[:, 0, 0].tolist()
