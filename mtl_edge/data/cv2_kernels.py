@@ -43,19 +43,27 @@ def inverse_affine_matrix(
     return np.concatenate([a, (t + centre - a @ centre)[:, None]], axis=1)
 
 
+def _hwc(image: torch.Tensor) -> np.ndarray:
+    """A [C, H, W] tensor as the contiguous [H, W, C] array OpenCV takes."""
+    return np.ascontiguousarray(image.permute(1, 2, 0).numpy())
+
+
+def _chw(pixels: np.ndarray) -> torch.Tensor:
+    """OpenCV's [H, W, C] result (or [H, W], where it dropped a single channel) as [C, H, W]."""
+    return torch.from_numpy(pixels if pixels.ndim == 3 else pixels[:, :, None]).permute(2, 0, 1).contiguous()
+
+
 def warp_affine(image: torch.Tensor, matrix: np.ndarray, fill: float | Sequence[float], nearest: bool) -> torch.Tensor:
     """Warp a uint8 [C, H, W] or [H, W] tensor with an inverse matrix from :func:`inverse_affine_matrix`."""
     if image.dtype != torch.uint8:
         raise TypeError(f"warp_affine takes uint8 pixels, got {image.dtype}")
     chw = image.ndim == 3
-    pixels = np.ascontiguousarray(image.permute(1, 2, 0).numpy() if chw else image.numpy())
+    pixels = _hwc(image) if chw else image.numpy()
     h, w = pixels.shape[:2]
     flags = (cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP
     border = (*fill, 0, 0, 0)[:4] if isinstance(fill, Sequence) else (fill,) * 4  # one value, or one per channel
     out = cv2.warpAffine(pixels, matrix, (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
-    if chw and out.ndim == 2:  # OpenCV drops a single channel
-        out = out[:, :, None]
-    return torch.from_numpy(out).permute(2, 0, 1).contiguous() if chw else torch.from_numpy(out)
+    return _chw(out) if chw else torch.from_numpy(out)
 
 
 class RandomAffineCV2(v2.RandomAffine):
@@ -89,10 +97,8 @@ class GaussianBlurCV2(v2.GaussianBlur):
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         if not isinstance(inpt, tv_tensors.Image) or inpt.dtype != torch.uint8 or inpt.ndim != 3:
             return super().transform(inpt, params)
-        pixels = np.ascontiguousarray(inpt.as_subclass(torch.Tensor).permute(1, 2, 0).numpy())
+        pixels = _hwc(inpt.as_subclass(torch.Tensor))
         kx, ky = self.kernel_size
         sx, sy = params["sigma"]
         out = cv2.GaussianBlur(pixels, (kx, ky), sigmaX=sx, sigmaY=sy, borderType=cv2.BORDER_REFLECT_101)
-        if out.ndim == 2:
-            out = out[:, :, None]
-        return tv_tensors.wrap(torch.from_numpy(out).permute(2, 0, 1).contiguous(), like=inpt)
+        return tv_tensors.wrap(_chw(out), like=inpt)
