@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torchvision import tv_tensors
@@ -19,6 +21,12 @@ AFFINE = dict(
 )
 
 
+def seeded(transform: v2.Transform, *inputs: Any, seed: int = 0) -> Any:
+    """Run ``transform`` from a fixed global seed, so both libraries draw the same random parameters."""
+    torch.manual_seed(seed)
+    return transform(*inputs)
+
+
 def smooth_image(h: int = 96, w: int = 160, channels: int = 3) -> tv_tensors.Image:
     """Random but smooth pixels, so bilinear rounding differences stay at one grey level."""
     noise = torch.rand(1, channels, h, w, generator=torch.Generator().manual_seed(0)) * 255
@@ -34,11 +42,9 @@ def blocky_mask(h: int = 96, w: int = 160) -> tv_tensors.Mask:
 @pytest.mark.parametrize("seed", range(4))
 def test_affine_matches_torchvision(seed: int) -> None:
     image, mask = smooth_image(), blocky_mask()
-    torch.manual_seed(seed)
     coverage = tv_tensors.Mask(torch.ones_like(mask))
-    want_image, want_mask, want_coverage = v2.RandomAffine(**AFFINE)(image, mask, coverage)
-    torch.manual_seed(seed)
-    got_image, got_mask = RandomAffineCV2(**AFFINE)(image, mask)
+    want_image, want_mask, want_coverage = seeded(v2.RandomAffine(**AFFINE), image, mask, coverage, seed=seed)
+    got_image, got_mask = seeded(RandomAffineCV2(**AFFINE), image, mask, seed=seed)
     assert type(got_image) is tv_tensors.Image and type(got_mask) is tv_tensors.Mask
     assert got_image.shape == want_image.shape and got_image.dtype == torch.uint8
     diff = (got_image.int() - want_image.int()).abs()
@@ -55,10 +61,8 @@ def test_affine_matches_torchvision(seed: int) -> None:
 def test_affine_moves_boxes_with_torchvision() -> None:
     image = tv_tensors.Image(torch.zeros(3, 96, 160, dtype=torch.uint8))
     boxes = tv_tensors.BoundingBoxes([[30, 20, 90, 60]], format="XYXY", canvas_size=(96, 160))
-    torch.manual_seed(1)
-    _, want = v2.RandomAffine(**AFFINE)(image, boxes)
-    torch.manual_seed(1)
-    _, got = RandomAffineCV2(**AFFINE)(image, boxes)
+    _, want = seeded(v2.RandomAffine(**AFFINE), image, boxes, seed=1)
+    _, got = seeded(RandomAffineCV2(**AFFINE), image, boxes, seed=1)
     assert torch.equal(got, want)
 
 
@@ -66,10 +70,8 @@ def test_affine_moves_boxes_with_torchvision() -> None:
 def test_blur_matches_torchvision(channels: int) -> None:
     image = smooth_image(channels=channels)
     image[:, 40:50, 60:80] = 255  # an edge, so the blur has something to do
-    torch.manual_seed(0)
-    want = v2.GaussianBlur(5, sigma=(0.5, 1.5))(image)
-    torch.manual_seed(0)
-    got = GaussianBlurCV2(5, sigma=(0.5, 1.5))(image)
+    want = seeded(v2.GaussianBlur(5, sigma=(0.5, 1.5)), image)
+    got = seeded(GaussianBlurCV2(5, sigma=(0.5, 1.5)), image)
     assert type(got) is tv_tensors.Image and got.shape == want.shape
     assert (got.int() - want.int()).abs().max() <= 1
     assert not torch.equal(got, image)
@@ -91,8 +93,6 @@ def test_affine_refuses_what_it_does_not_implement() -> None:
 def test_affine_fills_per_channel() -> None:
     image = tv_tensors.Image(torch.zeros(3, 40, 60, dtype=torch.uint8))
     shrink = dict(degrees=0.0, scale=(0.5, 0.5), fill=[10, 20, 30], interpolation=v2.InterpolationMode.BILINEAR)
-    torch.manual_seed(0)
-    want = v2.RandomAffine(**shrink)(image)
-    torch.manual_seed(0)
-    got = RandomAffineCV2(**shrink)(image)
+    want = seeded(v2.RandomAffine(**shrink), image)
+    got = seeded(RandomAffineCV2(**shrink), image)
     assert got[:, 0, 0].tolist() == [10, 20, 30] == want[:, 0, 0].tolist()
