@@ -182,6 +182,8 @@ class DetectionHead(Head):
             if deltas is not None:
                 boxes = apply_deltas(boxes, deltas.float().reshape(b, k, 4))
         probs = probs / steps
+        if g.refine and g.refined_nms_iou > 0:
+            objectness, probs, boxes = _suppress_refined(objectness, probs, boxes, g.refined_nms_iou)
         joint = (objectness.unsqueeze(-1) * probs).reshape(b, k * c)
         scores, index = joint.topk(min(self.cfg.top_k, k * c), dim=1)
         flat = index.to(torch.float32)
@@ -237,6 +239,7 @@ class DetectionHead(Head):
                 "candidates": g.candidates,
                 "refine": g.refine,
                 "refine_steps": g.refine_steps,
+                "refined_nms_iou": g.refined_nms_iou,
             }
         return meta
 
@@ -274,6 +277,16 @@ def suppress_overlaps(boxes: Tensor, scores: Tensor, iou: float, classes: Tensor
     if classes is not None:
         overlaps = overlaps * (classes.unsqueeze(2) == classes.unsqueeze(1)).to(scores.dtype)
     return scores * (1.0 - overlaps.amax(1))
+
+
+def _suppress_refined(objectness: Tensor, probs: Tensor, boxes: Tensor, iou: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Candidates sorted by their best score, with the class probabilities of each one whose
+    refined box overlaps a better candidate's by IoU > ``iou`` set to 0 (Fast NMS, class-agnostic)."""
+    _, order = (objectness.unsqueeze(-1) * probs).amax(-1).topk(objectness.shape[1], dim=1)
+    objectness, boxes = objectness.gather(1, order), _take(boxes, order)
+    probs = probs.gather(1, order.unsqueeze(-1).expand_as(probs))
+    kept = suppress_overlaps(boxes, torch.ones_like(objectness), iou)  # 1 kept, 0 dropped (boxes in rank order)
+    return objectness, probs * kept.unsqueeze(-1), boxes
 
 
 def masked_sum(per_sample: Tensor, supervised: Tensor) -> Tensor:

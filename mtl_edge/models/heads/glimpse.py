@@ -31,6 +31,10 @@ class GlimpseConfig:
     # With refine: crop, re-box and crop again this many times (class probabilities are averaged
     # over the crops). Each pass starts from a better-centred box: +3 pts vehicles mAP@0.5 at 3.
     refine_steps: int = 1
+    # With refine: after the last pass, drop a candidate whose refined box overlaps a better-scored
+    # candidate's by IoU > this (0: off). Two candidates on one object converge to one box, and the
+    # copy is a false positive: +0.5 pts vehicles mAP@0.5 at 0.5 on the shipped model.
+    refined_nms_iou: float = 0.0
     positive_iou: float = 0.5  # fitting: IoU with a labelled object from which a candidate takes its class
 
 

@@ -69,7 +69,8 @@ def test_glimpse_weights_follow_the_recipe_switch():
     plain = DetectionHead(DetectionConfig(channels=8), {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
     assert plain.glimpse is None and "glimpse" not in plain.metadata((48, 80))
     head = _glimpse_head()
-    assert head.metadata((48, 80))["glimpse"] == {"size": 8, "candidates": 2, "refine": False, "refine_steps": 1}
+    expected = {"size": 8, "candidates": 2, "refine": False, "refine_steps": 1, "refined_nms_iou": 0.0}
+    assert head.metadata((48, 80))["glimpse"] == expected
     assert any(".glimpse." in f".{k}" for k in head.state_dict())
 
 
@@ -105,3 +106,28 @@ def test_refine_steps_below_one_is_refused_with_the_key():
     cfg = DetectionConfig(channels=8, glimpse=GlimpseConfig(size=8, refine=True, refine_steps=0))
     with pytest.raises(ValueError, match=r"glimpse\.refine_steps must be at least 1.*got 0"):
         DetectionHead(cfg, {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
+
+
+def _two_candidates_refined_onto_one_box(refined_nms_iou: float) -> dict[str, torch.Tensor]:
+    cfg = DetectionConfig(classes=("a", "b"), stride=8, channels=8, top_k=4)
+    cfg.glimpse = GlimpseConfig(size=8, candidates=2, channels=(4,), refine=True, refined_nms_iou=refined_nms_iou)
+    head = DetectionHead(cfg, {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
+    heat = torch.full((1, 2, 6, 10), -9.0)
+    heat[0, 0, 2, 3] = 2.0  # box [20, 12, 36, 28]
+    heat[0, 0, 2, 5] = 1.0  # box [36, 12, 52, 28]: no overlap, so both survive the heat-map suppression
+    probs = torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.7, 0.2]])
+    deltas = torch.tensor([[0.0, 0.0, 0.0, 0.0], [-10.0, 0.0, 0.0, 0.0]])  # the second moves 16 px onto the first
+    head.glimpse.classify = lambda crops: (probs.log(), deltas)  # type: ignore[union-attr,method-assign]
+    return head.decode_with_glimpse({"heat": heat, "sides": torch.zeros(1, 4, 6, 10)}, torch.zeros(1, 3, 48, 80))
+
+
+def test_refined_nms_drops_a_candidate_refined_onto_a_better_ones_box():
+    obj = [float(torch.sigmoid(torch.tensor(v))) for v in (2.0, 1.0)]
+    kept_both = _two_candidates_refined_onto_one_box(0.0)
+    expected = sorted([obj[0] * 0.8, obj[0] * 0.1, obj[1] * 0.1, obj[1] * 0.7], reverse=True)
+    assert torch.allclose(kept_both["scores"][0], torch.tensor(expected), atol=1e-6)
+    assert torch.allclose(kept_both["boxes"][0, 1], torch.tensor([20.0, 12.0, 36.0, 28.0]), atol=1e-4)
+    suppressed = _two_candidates_refined_onto_one_box(0.5)
+    assert torch.allclose(suppressed["scores"][0], torch.tensor([obj[0] * 0.8, obj[0] * 0.1, 0.0, 0.0]), atol=1e-6)
+    assert suppressed["classes"][0, :2].tolist() == [0, 1]
+    assert torch.allclose(suppressed["boxes"][0, 0], torch.tensor([20.0, 12.0, 36.0, 28.0]), atol=1e-4)
