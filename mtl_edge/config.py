@@ -263,7 +263,10 @@ def from_dict(cls: type, data: Any, where: str, key: str = "") -> Any:
             kwargs[name] = _convert(hints[name], data[name], where, path)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise _fail(where, path, f"missing required key; add it (see {EXAMPLE} for an example).")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as err:  # a dataclass's own check of its values (__post_init__)
+        raise _fail(where, key, str(err)) from err
 
 
 def to_dict(obj: Any) -> Any:

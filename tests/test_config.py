@@ -378,3 +378,15 @@ def test_from_dict_supports_the_field_types():
 def test_from_dict_errors(data, message):
     with pytest.raises(RecipeError, match=message):
         from_dict(Everything, data, "f.yaml", "sec")
+
+
+def test_a_value_a_head_config_rejects_is_reported_at_its_section(tmp_path):
+    """Checks a head's config dataclass runs on its own values (``__post_init__``) reach the
+    user as a RecipeError naming the file and the section, before any data is prepared."""
+    data = yaml.safe_load((Path(__file__).parents[1] / "recipes" / "synth-edge.yaml").read_text())
+    data["model"]["heads"]["vehicles"]["glimpse"]["refined_nms_iou"] = 1.5
+    path = _write(tmp_path, data)
+    message = r"model\.heads\.vehicles\.glimpse: glimpse\.refined_nms_iou must be in \[0, 1\).*got 1\.5"
+    with pytest.raises(RecipeError, match=message) as e:
+        load_recipe(path, check_paths=False)
+    assert str(e.value).startswith(f"{path}: ")

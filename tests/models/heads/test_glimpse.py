@@ -103,9 +103,8 @@ def test_refine_steps_crop_again_at_each_refined_box_and_average_the_class_proba
 
 
 def test_refine_steps_below_one_is_refused_with_the_key():
-    cfg = DetectionConfig(channels=8, glimpse=GlimpseConfig(size=8, refine=True, refine_steps=0))
     with pytest.raises(ValueError, match=r"glimpse\.refine_steps must be at least 1.*got 0"):
-        DetectionHead(cfg, {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
+        GlimpseConfig(size=8, refine=True, refine_steps=0)
 
 
 def _two_candidates_refined_onto_one_box(refined_nms_iou: float) -> dict[str, torch.Tensor]:
@@ -131,3 +130,9 @@ def test_refined_nms_drops_a_candidate_refined_onto_a_better_ones_box():
     assert torch.allclose(suppressed["scores"][0], torch.tensor([obj[0] * 0.8, obj[0] * 0.1, 0.0, 0.0]), atol=1e-6)
     assert suppressed["classes"][0, :2].tolist() == [0, 1]
     assert torch.allclose(suppressed["boxes"][0, 0], torch.tensor([20.0, 12.0, 36.0, 28.0]), atol=1e-4)
+
+
+@pytest.mark.parametrize("refine, iou", [(True, 1.0), (True, -0.1), (False, 0.5)])
+def test_refined_nms_iou_out_of_range_or_without_refine_is_refused_with_the_key(refine: bool, iou: float):
+    with pytest.raises(ValueError, match=r"glimpse\.refined_nms_iou must be in \[0, 1\) and needs glimpse\.refine"):
+        GlimpseConfig(size=8, refine=refine, refined_nms_iou=iou)
