@@ -173,7 +173,7 @@ class DetectionHead(Head):
         c = len(self.cfg.classes)
         g = self.cfg.glimpse
         steps = g.refine_steps if g.refine else 1
-        probs = torch.zeros(())
+        probs, proposed = torch.zeros(()), boxes
         for _ in range(steps):
             # The crop is decode (float32 geometry, named heads.<name>/...); only the CNN may run in fp16 / int8.
             crops = crop_boxes(image, boxes.to(image.dtype), g.size, g.context)
@@ -182,6 +182,9 @@ class DetectionHead(Head):
             if deltas is not None:
                 boxes = apply_deltas(boxes, deltas.float().reshape(b, k, 4))
         probs = probs / steps
+        if g.refine and g.refine_max_side > 0:
+            sides = torch.maximum(proposed[..., 2] - proposed[..., 0], proposed[..., 3] - proposed[..., 1])
+            boxes = torch.where((sides > g.refine_max_side).unsqueeze(-1), proposed, boxes)
         if g.refine and g.refined_nms_iou > 0:
             objectness, probs, boxes = _suppress_refined(objectness, probs, boxes, g.refined_nms_iou)
         joint = (objectness.unsqueeze(-1) * probs).reshape(b, k * c)
@@ -240,6 +243,7 @@ class DetectionHead(Head):
                 "refine": g.refine,
                 "refine_steps": g.refine_steps,
                 "refined_nms_iou": g.refined_nms_iou,
+                "refine_max_side": g.refine_max_side,
             }
         return meta
 

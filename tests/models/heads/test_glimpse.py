@@ -69,7 +69,8 @@ def test_glimpse_weights_follow_the_recipe_switch():
     plain = DetectionHead(DetectionConfig(channels=8), {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
     assert plain.glimpse is None and "glimpse" not in plain.metadata((48, 80))
     head = _glimpse_head()
-    expected = {"size": 8, "candidates": 2, "refine": False, "refine_steps": 1, "refined_nms_iou": 0.0}
+    expected = {"size": 8, "candidates": 2, "refine": False, "refine_steps": 1}
+    expected |= {"refined_nms_iou": 0.0, "refine_max_side": 0.0}
     assert head.metadata((48, 80))["glimpse"] == expected
     assert any(".glimpse." in f".{k}" for k in head.state_dict())
 
@@ -136,3 +137,38 @@ def test_refined_nms_drops_a_candidate_refined_onto_a_better_ones_box():
 def test_refined_nms_iou_out_of_range_or_without_refine_is_refused_with_the_key(refine: bool, iou: float):
     with pytest.raises(ValueError, match=r"glimpse\.refined_nms_iou must be in \[0, 1\) and needs glimpse\.refine"):
         GlimpseConfig(size=8, refine=refine, refined_nms_iou=iou)
+
+
+def test_refine_max_side_keeps_the_heat_map_box_of_a_large_candidate_and_its_class_from_every_pass():
+    cfg = DetectionConfig(classes=("a", "b"), stride=8, channels=8, top_k=4)
+    cfg.glimpse = GlimpseConfig(size=8, candidates=2, channels=(4,), refine=True, refine_steps=2, refine_max_side=20.0)
+    head = DetectionHead(cfg, {"c2": 8, "p3": 16, "p4": 16, "p5": 16})
+    heat = torch.full((1, 2, 6, 10), -9.0)
+    heat[0, 0, 2, 2] = 2.0  # small: box [12, 12, 28, 28], 16 px sides
+    heat[0, 0, 2, 7] = 1.0  # large: 16 px to each side, box [44, 4, 76, 36], 32 px
+    sides = torch.zeros(1, 4, 6, 10)
+    sides[0, :, 2, 7] = math.log(2.0)
+    p_a = iter([0.9, 0.3, 0.5, 0.1])  # p(a) per crop: small then large, pass 1 then 2
+    calls = []
+
+    def classify(crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        calls.append(crops)
+        probs = torch.tensor([[(p := next(p_a)), 0.0, 1.0 - p] for _ in range(2)])
+        return probs.clamp(min=1e-9).log(), torch.tensor([[0.0, 5.0, 0.0, 0.0]] * 2)  # both move down 0.1 x 5 x h
+
+    head.glimpse.classify = classify  # type: ignore[union-attr,method-assign]
+    out = head.decode_with_glimpse({"heat": heat, "sides": sides}, torch.zeros(1, 3, 48, 80))
+    assert len(calls) == 2  # the large candidate is still cropped at its moved box on pass 2
+    detections = zip(out["scores"][0], out["boxes"][0], out["classes"][0], strict=True)
+    by_class_a = {round(float(s), 5): b for s, b, c in detections if c == 0}
+    obj_small, obj_large = (float(torch.sigmoid(torch.tensor(v))) for v in (2.0, 1.0))
+    small = by_class_a[round(obj_small * (0.9 + 0.5) / 2, 5)]
+    large = by_class_a[round(obj_large * (0.3 + 0.1) / 2, 5)]
+    assert torch.allclose(small, torch.tensor([12.0, 12.0 + 16.0, 28.0, 28.0 + 16.0]), atol=1e-4)  # moved twice
+    assert torch.allclose(large, torch.tensor([44.0, 4.0, 76.0, 36.0]), atol=1e-4)  # its own box
+
+
+@pytest.mark.parametrize("refine, side", [(True, -1.0), (False, 48.0)])
+def test_refine_max_side_negative_or_without_refine_is_refused_with_the_key(refine: bool, side: float):
+    with pytest.raises(ValueError, match=r"glimpse\.refine_max_side must be 0 or more and needs glimpse\.refine"):
+        GlimpseConfig(size=8, refine=refine, refine_max_side=side)
