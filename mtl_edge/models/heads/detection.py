@@ -182,10 +182,10 @@ class DetectionHead(Head):
             if deltas is not None:
                 boxes = apply_deltas(boxes, deltas.float().reshape(b, k, 4))
         probs = probs / steps
-        if g.refine and g.refine_max_side > 0:
+        if g.refine_max_side > 0:  # both need refine (GlimpseConfig checks)
             sides = torch.maximum(proposed[..., 2] - proposed[..., 0], proposed[..., 3] - proposed[..., 1])
             boxes = torch.where((sides > g.refine_max_side).unsqueeze(-1), proposed, boxes)
-        if g.refine and g.refined_nms_iou > 0:
+        if g.refined_nms_iou > 0:
             objectness, probs, boxes = _suppress_refined(objectness, probs, boxes, g.refined_nms_iou)
         joint = (objectness.unsqueeze(-1) * probs).reshape(b, k * c)
         scores, index = joint.topk(min(self.cfg.top_k, k * c), dim=1)
