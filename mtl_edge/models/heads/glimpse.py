@@ -49,16 +49,17 @@ class GlimpseConfig:
             raise ValueError(
                 f"glimpse.refine_steps must be at least 1 (one crop per candidate), got {self.refine_steps}"
             )
-        if not 0.0 <= self.refined_nms_iou < 1.0 or (self.refined_nms_iou > 0 and not self.refine):
-            raise ValueError(
-                f"glimpse.refined_nms_iou must be in [0, 1) and needs glimpse.refine: true, got "
-                f"{self.refined_nms_iou} with refine: {self.refine}; 0 switches it off"
-            )
-        if self.refine_max_side < 0 or (self.refine_max_side > 0 and not self.refine):
-            raise ValueError(
-                f"glimpse.refine_max_side must be 0 or more and needs glimpse.refine: true, got "
-                f"{self.refine_max_side} with refine: {self.refine}; 0 refines every candidate's box"
-            )
+        refine_only = (  # settings that act on refined boxes: name, value in range, the range, what 0 means
+            ("refined_nms_iou", 0.0 <= self.refined_nms_iou < 1.0, "in [0, 1)", "0 switches it off"),
+            ("refine_max_side", self.refine_max_side >= 0, "0 or more", "0 refines every candidate's box"),
+        )
+        for name, in_range, rule, zero in refine_only:
+            value = getattr(self, name)
+            if not in_range or (value > 0 and not self.refine):
+                raise ValueError(
+                    f"glimpse.{name} must be {rule} and needs glimpse.refine: true, got {value} "
+                    f"with refine: {self.refine}; {zero}"
+                )
 
 
 def crop_boxes(images: Tensor, boxes: Tensor, size: int, context: float) -> Tensor:
