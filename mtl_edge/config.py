@@ -101,7 +101,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to 1% of lr
     ema_decay: float = 0.999  # EMA of the weights; the EMA is what is evaluated and saved
-    amp: bool = True  # mixed precision: CUDA, and bfloat16 on CPUs with AMX (float32 on other CPUs)
+    amp: bool = True  # mixed precision: CUDA, and bfloat16 on CPUs with AMX or AVX512-BF16 (float32 elsewhere)
     grad_clip: float = 10.0  # max gradient norm
     seed: int = 0
     eval_every: int = 1  # epochs between validation runs

@@ -71,7 +71,7 @@ def test_learning_rate_warms_up_then_decays():
 def test_a_bf16_run_trains_float32_weights_and_records_its_precision(tiny_data, tmp_path, monkeypatch):
     import mtl_edge.train as training
 
-    monkeypatch.setattr(training, "cpu_has_amx", lambda: True)  # emulated where there is no AMX: slower, same
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)  # emulated where the CPU lacks it: slower, same
     recipe = tiny_recipe(*tiny_data)
     recipe.train.glimpse_epochs = 0
     train(recipe, tmp_path / "bf16", progress=False, max_steps=2)
@@ -90,11 +90,21 @@ def test_mixed_precision_runs_where_the_hardware_has_it(monkeypatch):
     import mtl_edge.train as training
 
     for native in (True, False):
-        monkeypatch.setattr(training, "cpu_has_amx", lambda native=native: native)
+        monkeypatch.setattr(training, "cpu_has_native_bf16", lambda native=native: native)
         assert autocast_dtype(torch.device("cpu")) == (torch.bfloat16 if native else None)  # emulated bf16 is slower
     for bf16 in (True, False):
         monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda bf16=bf16: bf16)
         assert autocast_dtype(torch.device("cuda")) == (torch.bfloat16 if bf16 else torch.float16)
+
+
+def test_native_bf16_is_amx_or_avx512_bf16(monkeypatch):
+    """Either instruction set multiplies bfloat16 in hardware; without both, autocast would be emulated."""
+    import mtl_edge.train as training
+
+    for amx, avx512_bf16 in [(True, False), (False, True), (False, False)]:
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        assert training.cpu_has_native_bf16() == (amx or avx512_bf16)
 
 
 def test_ddp_two_processes_on_gloo(tiny_data, tmp_path):
