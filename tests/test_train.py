@@ -98,7 +98,7 @@ def test_mixed_precision_runs_where_the_hardware_has_it(monkeypatch):
 
 
 def test_native_bf16_is_amx_or_avx512_bf16(monkeypatch):
-    """Either instruction set multiplies bfloat16 in hardware; without both, autocast would be emulated."""
+    """Either instruction set multiplies bfloat16 in hardware; without either, autocast would be emulated."""
     import mtl_edge.train as training
 
     for amx, avx512_bf16 in [(True, False), (False, True), (False, False)]:
