@@ -33,14 +33,14 @@ class GlimpseConfig:
     refine_steps: int = 1
     # With refine: after the last pass, drop a candidate whose refined box overlaps a better-scored
     # candidate's by IoU > this (0: off). Two candidates on one object converge to one box, and the
-    # copy is a false positive. Shipped model at 0.5: precision at score 0.3 +3 pts; mAP@0.5 +0.5
-    # pts on the validation scenes, -0.1 on fresh ones.
+    # copy is a false positive. At 0.5 on the stride-8 model shipped before: precision at score 0.3
+    # +3 pts; mAP@0.5 +0.5 pts on the validation scenes, -0.1 on fresh ones.
     refined_nms_iou: float = 0.0
     # With refine: a candidate whose heat-map box has a longer side over this many input pixels
     # keeps that box (0: every candidate takes its refined box). A 24x24 crop of a large vehicle is
-    # too coarse to improve its box: median IoU 0.90-0.93 -> 0.84-0.88 over 64 px on the shipped
-    # model. Class probabilities still come from every pass. Shipped at 48: vehicles mAP@0.5:0.95
-    # +2.4 pts on the validation scenes, +2.2 on fresh ones; mAP@0.5 +0.1.
+    # too coarse to improve its box: median IoU 0.90-0.93 -> 0.84-0.88 over 64 px on the stride-8
+    # model shipped before. Class probabilities still come from every pass. At 48 there: vehicles
+    # mAP@0.5:0.95 +2.4 pts on the validation scenes, +2.2 on fresh ones; mAP@0.5 +0.1.
     refine_max_side: float = 0.0
     positive_iou: float = 0.5  # fitting: IoU with a labelled object from which a candidate takes its class
 
