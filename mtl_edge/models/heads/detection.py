@@ -140,27 +140,32 @@ class DetectionHead(Head):
         heat = torch.sigmoid(raw["heat"].float())
         h, w = heat.shape[-2:]
         objectness = heat.amax(1, keepdim=True)
-        scores, boxes, _ = self._best_cells(objectness, raw["sides"], min(self.cfg.glimpse.candidates, h * w))
+        g = self.cfg.glimpse
+        k = min(g.candidates, h * w)
+        scores, boxes, _ = self._best_cells(objectness, raw["sides"], k, g.candidate_nms_iou or self.cfg.nms_iou)
         return scores, boxes
 
-    def _best_cells(self, heat: Tensor, sides: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    def _best_cells(
+        self, heat: Tensor, sides: Tensor, k: int, nms_iou: float | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """The ``k`` best (channel, cell) pairs of ``heat`` [B,C,H,W], one per object.
 
         Returns scores [B,k], unclamped boxes [B,k,4] and channels [B,k] (float). One per object
-        means 3x3 peaks (``nms_iou`` 0) or box suppression among ``NMS_POOL * k`` top cells,
-        within a channel.
+        means 3x3 peaks (``nms_iou`` 0) or box suppression at ``nms_iou`` (the head's by default)
+        among ``NMS_POOL * k`` top cells, within a channel.
         """
         b, c, h, w = heat.shape
-        if not self.cfg.nms_iou:
+        nms_iou = self.cfg.nms_iou if nms_iou is None else nms_iou
+        if not nms_iou:
             heat = _peaks(heat)
-        pool = min(NMS_POOL * k, c * h * w) if self.cfg.nms_iou else k
+        pool = min(NMS_POOL * k, c * h * w) if nms_iou else k
         scores, index = heat.reshape(b, c * h * w).topk(pool, dim=1)
         # Float index arithmetic is exact here (< 2^24) and avoids integer Div, which engines treat differently.
         flat = index.to(torch.float32)
         channel = torch.floor(flat / (h * w))
         boxes = self._boxes_at(sides, flat - channel * (h * w))
-        if self.cfg.nms_iou:
-            scores = suppress_overlaps(boxes, scores, self.cfg.nms_iou, channel if c > 1 else None)
+        if nms_iou:
+            scores = suppress_overlaps(boxes, scores, nms_iou, channel if c > 1 else None)
             scores, keep = scores.topk(k, dim=1)
             boxes, channel = _take(boxes, keep), channel.gather(1, keep)
         return scores, boxes, channel

@@ -25,6 +25,10 @@ class GlimpseConfig:
 
     size: int = 0  # crop side in pixels fed to the CNN
     candidates: int = 16  # class-agnostic candidates per image that get a glimpse
+    # Box-suppression IoU among the candidates (0: the head's ``nms_iou``). With refine, two
+    # candidates on one object converge and ``refined_nms_iou`` drops the copy afterwards, so
+    # the candidates can overlap more than the heat-map decode's detections may.
+    candidate_nms_iou: float = 0.0
     context: float = 1.3  # crop side / longer box side: a margin of background around the object
     channels: tuple[int, ...] = (16, 32, 48, 64)  # CNN widths; every conv after the first halves the crop
     refine: bool = False  # also regress the candidate's box from the crop (a two-stage detector's box head)
@@ -48,6 +52,10 @@ class GlimpseConfig:
         if self.refine_steps < 1:
             raise ValueError(
                 f"glimpse.refine_steps must be at least 1 (one crop per candidate), got {self.refine_steps}"
+            )
+        if not 0.0 <= self.candidate_nms_iou < 1.0:
+            raise ValueError(
+                f"glimpse.candidate_nms_iou must be in [0, 1), got {self.candidate_nms_iou}; 0 uses the head's nms_iou"
             )
         refine_only = (  # settings that act on refined boxes: name, value in range, the range, what 0 means
             ("refined_nms_iou", 0.0 <= self.refined_nms_iou < 1.0, "in [0, 1)", "0 switches it off"),

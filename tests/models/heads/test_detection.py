@@ -65,6 +65,16 @@ def test_box_suppression_in_decode_is_per_class_and_in_candidates_class_agnostic
     assert (scores[0] > 0.5).sum() == 2  # one candidate per object, whatever the class
 
 
+def test_candidate_nms_iou_loosens_suppression_among_candidates_only():
+    raw = _two_neighbours(second_class=0)  # the duplicate overlaps the first object's box by IoU 0.67
+    head = _head(nms_iou=0.45)
+    head.cfg.glimpse.candidates = 4
+    head.cfg.glimpse.candidate_nms_iou = 0.7
+    scores, _ = head.candidates(raw)
+    assert (scores[0] > 0.5).sum() == 3  # the duplicate stays a candidate: IoU 0.67 < 0.7
+    assert float(head.decode(raw)["scores"][0, 2]) < 1e-3  # the heat-map decode still drops it at 0.45
+
+
 def test_suppress_overlaps_is_fast_nms():
     boxes = torch.tensor([[[0.0, 0, 10, 10], [1, 0, 11, 10], [2, 0, 12, 10], [20, 20, 30, 30], [0, 0, 0, 0]]])
     scores = torch.tensor([[0.9, 0.8, 0.7, 0.6, 0.5]])

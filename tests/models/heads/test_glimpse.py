@@ -108,6 +108,12 @@ def test_refine_steps_below_one_is_refused_with_the_key():
         GlimpseConfig(size=8, refine=True, refine_steps=0)
 
 
+@pytest.mark.parametrize("iou", [-0.1, 1.0])
+def test_candidate_nms_iou_out_of_range_is_refused_with_the_key(iou: float):
+    with pytest.raises(ValueError, match=r"glimpse\.candidate_nms_iou must be in \[0, 1\).*0 uses the head's nms_iou"):
+        GlimpseConfig(size=8, candidate_nms_iou=iou)
+
+
 def _two_candidates_refined_onto_one_box(refined_nms_iou: float) -> dict[str, torch.Tensor]:
     cfg = DetectionConfig(classes=("a", "b"), stride=8, channels=8, top_k=4)
     cfg.glimpse = GlimpseConfig(size=8, candidates=2, channels=(4,), refine=True, refined_nms_iou=refined_nms_iou)
