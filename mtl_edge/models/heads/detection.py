@@ -61,6 +61,9 @@ class DetectionConfig:
     # not by 3x3 heat-map peaks (0). Separates neighbours one cell apart: +7 pts vehicles mAP@0.5.
     nms_iou: float = 0.45
     gaussian: float = 0.54  # target Gaussian sigma = gaussian * box side / 6 (TTFNet's alpha/beta)
+    # Smallest target sigma, in cells. Below 0.41 a small object's box is regressed by its centre
+    # cell alone; at 0.5 by that cell and its 4 neighbours.
+    min_sigma: float = 0.3
     heat_weight: float = 1.0
     box_weight: float = 5.0
     glimpse: GlimpseConfig = field(default_factory=GlimpseConfig)  # second-look classifier (size 0: off)
@@ -220,7 +223,7 @@ class DetectionHead(Head):
     def loss(self, raw: dict[str, Tensor], targets: dict[str, Any], supervised: Tensor) -> dict[str, Tensor]:
         heat, sides = raw["heat"].float(), raw["sides"].float()
         b, c, h, w = heat.shape
-        t = build_targets(targets, self.box_head_id, c, h, w, self.cfg.stride, self.cfg.gaussian)
+        t = build_targets(targets, self.box_head_id, c, h, w, self.cfg.stride, self.cfg.gaussian, self.cfg.min_sigma)
         t = {k: v.to(heat.device) for k, v in t.items()}
         focal, n_pos = focal_loss(heat, t["heat"], t["valid"])  # per sample [B]
         heat_loss = masked_sum(focal, supervised) / masked_sum(n_pos, supervised).clamp(min=1.0)
@@ -341,7 +344,14 @@ def generalized_iou(a: Tensor, b: Tensor) -> Tensor:
 
 
 def build_targets(
-    targets: dict[str, Any], head_id: int, n_classes: int, h: int, w: int, stride: int, gaussian: float
+    targets: dict[str, Any],
+    head_id: int,
+    n_classes: int,
+    h: int,
+    w: int,
+    stride: int,
+    gaussian: float,
+    min_sigma: float = 0.3,
 ) -> dict[str, Tensor]:
     """Heat-map, ignore mask, box and box-weight targets for a batch (numpy per image)."""
     batch = len(targets["boxes"])
@@ -361,6 +371,7 @@ def build_targets(
             targets["ignore"][i].numpy()[sel],
             stride,
             gaussian,
+            min_sigma,
         )
     return {
         "heat": torch.from_numpy(heat),
@@ -380,6 +391,7 @@ def _draw_image(
     ignore: np.ndarray,
     stride: int,
     gaussian: float,
+    min_sigma: float,
 ) -> None:
     h, w = valid.shape
     areas = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
@@ -391,7 +403,7 @@ def _draw_image(
         if x2 - x1 <= 0 or y2 - y1 <= 0:
             continue
         cx, cy = min(int((x1 + x2) / 2), w - 1), min(int((y1 + y2) / 2), h - 1)
-        sx, sy = max(gaussian * (x2 - x1) / 6, 0.3), max(gaussian * (y2 - y1) / 6, 0.3)
+        sx, sy = max(gaussian * (x2 - x1) / 6, min_sigma), max(gaussian * (y2 - y1) / 6, min_sigma)
         rx, ry = int(math.ceil(3 * sx)), int(math.ceil(3 * sy))
         xa, xb, ya, yb = max(cx - rx, 0), min(cx + rx + 1, w), max(cy - ry, 0), min(cy + ry + 1, h)
         gx = np.exp(-((np.arange(xa, xb) - cx) ** 2) / (2 * sx * sx))

@@ -113,6 +113,21 @@ def test_tiny_objects_still_get_a_target_cell():
     assert t["heat"][0, 0, 2, 3] == 1.0 and t["box_weight"][0, 2, 3] > 0
 
 
+def test_min_sigma_spreads_a_small_objects_box_regression_over_its_neighbour_cells():
+    targets = {
+        "boxes": [torch.tensor([[26.0, 16.0, 38.0, 28.0]])],  # 12 px at stride 8: sigma 0.14 cells
+        "labels": [torch.tensor([0])],
+        "head": [torch.tensor([0])],
+        "ignore": [torch.tensor([False])],
+    }
+    centre_only = build_targets(targets, 0, 1, 6, 10, 8, 0.54)["box_weight"][0]
+    spread = build_targets(targets, 0, 1, 6, 10, 8, 0.54, min_sigma=0.5)["box_weight"][0]
+    assert (centre_only > 0).nonzero().tolist() == [[2, 4]]
+    assert sorted((spread > 0).nonzero().tolist()) == [[1, 4], [2, 3], [2, 4], [2, 5], [3, 4]]
+    assert abs(float(spread.sum()) - float(centre_only.sum())) < 1e-4  # still log(area) per object
+    assert spread[2, 4] > spread[1, 4]
+
+
 def test_context_blocks_are_depthwise_and_fold_exactly_for_deploy():
     """``context`` adds depthwise 3x3 + pointwise blocks that widen the view and fold into plain convs."""
     import copy
