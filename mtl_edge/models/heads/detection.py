@@ -135,7 +135,7 @@ class DetectionHead(Head):
         """Top-K detections as boxes [B,K,4] (xyxy input pixels), scores [B,K], classes int32 [B,K]."""
         heat = torch.sigmoid(raw["heat"].float())
         b, c, h, w = heat.shape
-        scores, boxes, cls = self._best_cells(heat, raw["sides"], min(self.cfg.top_k, c * h * w))
+        scores, boxes, cls = self._best_cells(heat, raw["sides"], min(self.cfg.top_k, c * h * w), self.cfg.nms_iou)
         return {"boxes": self._clamp(boxes, h, w), "scores": scores, "classes": cls.to(torch.int32)}
 
     def candidates(self, raw: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
@@ -148,17 +148,14 @@ class DetectionHead(Head):
         scores, boxes, _ = self._best_cells(objectness, raw["sides"], k, g.candidate_nms_iou or self.cfg.nms_iou)
         return scores, boxes
 
-    def _best_cells(
-        self, heat: Tensor, sides: Tensor, k: int, nms_iou: float | None = None
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    def _best_cells(self, heat: Tensor, sides: Tensor, k: int, nms_iou: float) -> tuple[Tensor, Tensor, Tensor]:
         """The ``k`` best (channel, cell) pairs of ``heat`` [B,C,H,W], one per object.
 
         Returns scores [B,k], unclamped boxes [B,k,4] and channels [B,k] (float). One per object
-        means 3x3 peaks (``nms_iou`` 0) or box suppression at ``nms_iou`` (the head's by default)
+        means 3x3 peaks (``nms_iou`` 0) or box suppression at ``nms_iou``
         among ``NMS_POOL * k`` top cells, within a channel.
         """
         b, c, h, w = heat.shape
-        nms_iou = self.cfg.nms_iou if nms_iou is None else nms_iou
         if not nms_iou:
             heat = _peaks(heat)
         pool = min(NMS_POOL * k, c * h * w) if nms_iou else k
@@ -351,7 +348,7 @@ def build_targets(
     w: int,
     stride: int,
     gaussian: float,
-    min_sigma: float = 0.3,
+    min_sigma: float,
 ) -> dict[str, Tensor]:
     """Heat-map, ignore mask, box and box-weight targets for a batch (numpy per image)."""
     batch = len(targets["boxes"])

@@ -92,7 +92,7 @@ def test_targets_put_a_unit_peak_at_each_centre_and_mask_ignored_objects():
         "head": [torch.tensor([0, 0, 1])],  # the third box belongs to the other head
         "ignore": [torch.tensor([False, True, False])],
     }
-    t = build_targets(targets, head_id=0, n_classes=2, h=6, w=10, stride=8, gaussian=0.54)
+    t = build_targets(targets, head_id=0, n_classes=2, h=6, w=10, stride=8, gaussian=0.54, min_sigma=0.3)
     assert t["heat"][0, 1].max() == 1.0 and t["heat"][0, 1, 3, 4] == 1.0  # centre (32, 24) -> cell (4, 3)
     assert t["heat"][0, 0].max() == 0.0  # the ignored object draws no peak...
     assert t["valid"][0, 0, 0:2, 7:10].eq(0).all()  # ...and no prediction there is punished
@@ -109,7 +109,7 @@ def test_tiny_objects_still_get_a_target_cell():
         "head": [torch.tensor([0])],
         "ignore": [torch.tensor([False])],
     }
-    t = build_targets(targets, 0, 1, 6, 10, 8, 0.54)
+    t = build_targets(targets, 0, 1, 6, 10, 8, 0.54, 0.3)
     assert t["heat"][0, 0, 2, 3] == 1.0 and t["box_weight"][0, 2, 3] > 0
 
 
@@ -120,7 +120,7 @@ def test_min_sigma_spreads_a_small_objects_box_regression_over_its_neighbour_cel
         "head": [torch.tensor([0])],
         "ignore": [torch.tensor([False])],
     }
-    centre_only = build_targets(targets, 0, 1, 6, 10, 8, 0.54)["box_weight"][0]
+    centre_only = build_targets(targets, 0, 1, 6, 10, 8, 0.54, 0.3)["box_weight"][0]
     spread = build_targets(targets, 0, 1, 6, 10, 8, 0.54, min_sigma=0.5)["box_weight"][0]
     assert (centre_only > 0).nonzero().tolist() == [[2, 4]]
     assert sorted((spread > 0).nonzero().tolist()) == [[1, 4], [2, 3], [2, 4], [2, 5], [3, 4]]
