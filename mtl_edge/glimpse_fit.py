@@ -217,12 +217,16 @@ def restart(glimpse: GlimpseClassifier, seed: int) -> None:
 def fit_glimpses(
     net: MultiTaskNet, loader: Any, epochs: int, seed: int = 0, progress: bool = True
 ) -> dict[str, dict[str, float]]:
-    """Fit every glimpse of ``net`` (the rest stays frozen); returns per-head fitting stats."""
+    """Fit every glimpse of ``net`` (the rest stays frozen) for its ``fit_epochs``, else ``epochs``.
+
+    Returns per-head fitting stats.
+    """
     heads = glimpse_heads(net)
     samples = collect_samples(net, list(heads), loader, seed, progress)
     stats = {}
     for name, head in heads.items():
         assert head.glimpse is not None
-        stats[name] = fit_classifier(head.glimpse, samples.pop(name), epochs, seed=seed, progress=progress)
+        own = head.glimpse.cfg.fit_epochs or epochs
+        stats[name] = fit_classifier(head.glimpse, samples.pop(name), own, seed=seed, progress=progress)
     net.eval()
     return stats

@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 import torch
 
+from mtl_edge import glimpse_fit
 from mtl_edge.checkpoint import CheckpointError, load_checkpoint
-from mtl_edge.glimpse_fit import GlimpseSamples, collect_samples, fit_classifier, jittered, label_candidates
+from mtl_edge.glimpse_fit import (
+    GlimpseSamples,
+    collect_samples,
+    fit_classifier,
+    fit_glimpses,
+    jittered,
+    label_candidates,
+)
 from mtl_edge.models.heads.glimpse import GlimpseClassifier, GlimpseConfig, apply_deltas, encode_deltas
 from mtl_edge.train import load_model, model_from_recipe, train
 
@@ -138,3 +146,31 @@ def test_one_pass_collects_for_every_head_what_a_pass_per_head_would(tiny_data):
         assert len(alone.labels) > 0
         for field in dataclasses.fields(GlimpseSamples):
             assert torch.equal(getattr(together[name], field.name), getattr(alone, field.name)), (name, field.name)
+
+
+def test_a_glimpse_with_its_own_fit_epochs_trains_that_long_and_the_others_take_the_recipes(tiny_data, monkeypatch):
+    from mtl_edge.data.dataset import DrivingDataset, collate
+    from mtl_edge.data.transforms import build_transforms
+
+    recipe = tiny_recipe(*tiny_data)
+    vehicles = dataclasses.replace(
+        recipe.model.heads["vehicles"], glimpse=GlimpseConfig(size=16, candidates=8, channels=(8, 16), fit_epochs=3)
+    )
+    recipe.model.heads = {**recipe.model.heads, "vehicles": vehicles}
+    net = model_from_recipe(recipe.model).eval()
+    data = DrivingDataset.from_dir(tiny_data[0], transforms=build_transforms((128, 224)))
+    loader = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate)
+    fitted = {}
+
+    def record(glimpse, samples, epochs, **kwargs):
+        fitted[next(n for n, h in net.heads.items() if getattr(h, "glimpse", None) is glimpse)] = epochs
+        return {}
+
+    monkeypatch.setattr(glimpse_fit, "fit_classifier", record)
+    fit_glimpses(net, loader, epochs=1, progress=False)
+    assert fitted == {"vehicles": 3, "signs": 1}
+
+
+def test_negative_fit_epochs_is_refused_with_the_key():
+    with pytest.raises(ValueError, match="glimpse.fit_epochs"):
+        GlimpseConfig(size=16, fit_epochs=-1)
