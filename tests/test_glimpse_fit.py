@@ -127,19 +127,25 @@ def test_glimpse_from_a_checkpoint_of_another_model_says_so(tiny_data, tmp_path)
         train(other, tmp_path / "other", progress=False, glimpse_from=plain)
 
 
-def test_one_pass_collects_for_every_head_what_a_pass_per_head_would(tiny_data):
+def _net_with_two_glimpses(tiny_data, **vehicles_glimpse):
+    """The tiny model with a vehicles glimpse beside the signs one, and a loader over the tiny scenes."""
     from mtl_edge.data.dataset import DrivingDataset, collate
     from mtl_edge.data.transforms import build_transforms
 
     recipe = tiny_recipe(*tiny_data)
-    vehicles = dataclasses.replace(
-        recipe.model.heads["vehicles"], glimpse=GlimpseConfig(size=16, candidates=8, channels=(8, 16))
-    )
-    recipe.model.heads = {**recipe.model.heads, "vehicles": vehicles}
+    glimpse = GlimpseConfig(size=16, candidates=8, channels=(8, 16), **vehicles_glimpse)
+    recipe.model.heads = {
+        **recipe.model.heads,
+        "vehicles": dataclasses.replace(recipe.model.heads["vehicles"], glimpse=glimpse),
+    }
     torch.manual_seed(0)
     net = model_from_recipe(recipe.model).eval()
     data = DrivingDataset.from_dir(tiny_data[0], transforms=build_transforms((128, 224)))
-    loader = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate)
+    return net, torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate)
+
+
+def test_one_pass_collects_for_every_head_what_a_pass_per_head_would(tiny_data):
+    net, loader = _net_with_two_glimpses(tiny_data)
     together = collect_samples(net, ["vehicles", "signs"], loader, seed=3, progress=False)
     for name in ("vehicles", "signs"):
         alone = collect_samples(net, [name], loader, seed=3, progress=False)[name]
@@ -149,17 +155,7 @@ def test_one_pass_collects_for_every_head_what_a_pass_per_head_would(tiny_data):
 
 
 def test_a_glimpse_with_its_own_fit_epochs_trains_that_long_and_the_others_take_the_recipes(tiny_data, monkeypatch):
-    from mtl_edge.data.dataset import DrivingDataset, collate
-    from mtl_edge.data.transforms import build_transforms
-
-    recipe = tiny_recipe(*tiny_data)
-    vehicles = dataclasses.replace(
-        recipe.model.heads["vehicles"], glimpse=GlimpseConfig(size=16, candidates=8, channels=(8, 16), fit_epochs=3)
-    )
-    recipe.model.heads = {**recipe.model.heads, "vehicles": vehicles}
-    net = model_from_recipe(recipe.model).eval()
-    data = DrivingDataset.from_dir(tiny_data[0], transforms=build_transforms((128, 224)))
-    loader = torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate)
+    net, loader = _net_with_two_glimpses(tiny_data, fit_epochs=3)
     fitted = {}
 
     def record(glimpse, samples, epochs, **kwargs):
