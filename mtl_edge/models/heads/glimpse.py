@@ -50,7 +50,8 @@ class GlimpseConfig:
     refine_max_side: float = 0.0
     positive_iou: float = 0.5  # fitting: IoU with a labelled object from which a candidate takes its class
     # Fitting: epochs for this glimpse (0: the recipe's ``train.glimpse_epochs``). On the shipped
-    # model 16 instead of 8 gave vehicles mAP@0.5 +0.6 / +0.3 pts and signs -0.7 / -1.6.
+    # trunk 16 instead of 8 gave vehicles mAP@0.5 +0.6 / +0.3 pts and signs -0.7 / -1.6, so the
+    # shipped recipe sets 16 for the vehicles glimpse only.
     fit_epochs: int = 0
 
     def __post_init__(self) -> None:  # a recipe reports these with the key's path (config.from_dict)
