@@ -30,7 +30,7 @@ def first_conv(model: onnx.ModelProto) -> str | None:
 
 
 def frame_normalisation(model: onnx.ModelProto) -> tuple[str, float, int] | None:
-    """The preprocess ``Cast -> Mul(s) -> Add(b)`` as (its output, ``s``, uint8 zero point ``round(-b/s)``).
+    """The preprocess ``Cast -> Transpose -> Mul(s) -> Add(b)`` as (its output, ``s``, zero point ``round(-b/s)``).
 
     None unless one ``s`` and one ``b`` serve every channel (a per-channel mean/std
     cannot be read as one uint8 quantization of the frame).
@@ -39,7 +39,8 @@ def frame_normalisation(model: onnx.ModelProto) -> tuple[str, float, int] | None
     consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     for add in model.graph.node:
         mul = nodes.get(add.input[0]) if add.op_type == "Add" else None
-        cast = nodes.get(mul.input[0]) if mul is not None and mul.op_type == "Mul" else None
+        layout = nodes.get(mul.input[0]) if mul is not None and mul.op_type == "Mul" else None
+        cast = nodes.get(layout.input[0]) if layout is not None and layout.op_type == "Transpose" else None
         if cast is None or cast.op_type != "Cast" or node_owner(add.name) != "preprocess":
             continue
         scale, shift = consts.get(mul.input[1]), consts.get(add.input[1])
@@ -55,9 +56,11 @@ def quantize_input_directly(model: onnx.ModelProto, normalised: str) -> bool:
     """Feed the uint8 frame itself to the Q/DQ that quantized its normalisation ``normalised``.
 
     With the range set to ``[-zero * s, (255 - zero) * s]`` that QuantizeLinear maps each
-    pixel back to its own value, so the Cast, Mul, Add and QuantizeLinear go: the first
-    conv reads the frame as uint8 (scale ``s``, zero point ``zero``). The zero point's
-    rounding shifts the input by under half a grey level, well inside int8 noise.
+    pixel back to its own value, so the Cast, Mul, Add and QuantizeLinear go and the
+    Transpose moves onto the uint8 frame: the first conv reads the frame as uint8 (scale
+    ``s``, zero point ``zero``). The zero point's rounding shifts the input by under half a
+    grey level, well inside int8 noise. (TensorRT rejects a Transpose of a uint8 tensor;
+    this rewrite is for the ONNX Runtime CPU graph only.)
     """
     nodes = {o: n for n in model.graph.node for o in n.output}
     q = next((n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == normalised), None)
@@ -65,10 +68,15 @@ def quantize_input_directly(model: onnx.ModelProto, normalised: str) -> bool:
         return False
     add = nodes[normalised]
     mul = nodes[add.input[0]]
-    cast = nodes[mul.input[0]]
+    layout = nodes[mul.input[0]]
+    cast = nodes[layout.input[0]]
+    layout.input[0] = cast.input[0]
+    stale = [v for v in model.graph.value_info if v.name == layout.output[0]]  # it was float, now uint8
+    for v in stale:
+        model.graph.value_info.remove(v)
     for n in model.graph.node:
         if n.op_type == "DequantizeLinear" and n.input[0] == q.output[0]:
-            n.input[0] = cast.input[0]
+            n.input[0] = layout.output[0]
     _drop_unused(model, [q, add, mul, cast])
     _drop_unused_initializers(model)
     return True

@@ -56,7 +56,12 @@ class MultiTaskNet(nn.Module):
 
 
 class Preprocess(nn.Module):
-    """uint8 [B,H,W,3] RGB -> normalised float [B,3,H,W], as one multiply-add."""
+    """uint8 [B,H,W,3] RGB -> normalised float [B,3,H,W], as one multiply-add.
+
+    The Cast comes first: TensorRT's ONNX parser takes a UINT8 network input only when it
+    feeds Cast layers (onnx-tensorrt docs/operators.md, release 10.x), so no other op,
+    not even this Transpose, may read the uint8 frame.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -65,7 +70,7 @@ class Preprocess(nn.Module):
         self.register_buffer("shift", shift, persistent=False)
 
     def forward(self, images: Tensor) -> Tensor:
-        return images.permute(0, 3, 1, 2).to(torch.float32) * self.scale + self.shift
+        return images.to(torch.float32).permute(0, 3, 1, 2) * self.scale + self.shift
 
 
 def normalize(images_nchw_uint8: Tensor) -> Tensor:

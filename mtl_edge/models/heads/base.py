@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from mtl_edge.models.blocks import ConvBNAct
@@ -54,6 +55,16 @@ class FuseUp(nn.Module):
     def forward(self, fine: Tensor, coarse: Tensor) -> Tensor:
         up = nn.functional.interpolate(self.coarse(coarse), scale_factor=self.factor, mode="nearest")
         return self.fine(fine) + up
+
+
+def uint8_output(x: Tensor) -> Tensor:
+    """A uint8 graph output, cast from float32.
+
+    TensorRT's ONNX parser takes a UINT8 tensor only as a network output made by a Cast
+    (onnx-tensorrt docs/operators.md, release 10.x); NVIDIA's docs disagree on whether
+    that Cast may read BOOL or INT64, so it always reads float32.
+    """
+    return x.to(torch.float32).to(torch.uint8)
 
 
 def masked_mean(per_sample: Tensor, supervised: Tensor) -> Tensor:

@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mtl_edge.models.blocks import ConvBNAct
-from mtl_edge.models.heads.base import Head, masked_mean
+from mtl_edge.models.heads.base import Head, masked_mean, uint8_output
 from mtl_edge.models.registry import HEADS
 
 CLASSES = ("background", "direct", "alternative")
@@ -54,7 +53,7 @@ class DrivableHead(Head):
         logits = raw["logits"].float()
         if scale > 1:
             logits = F.interpolate(logits, scale_factor=scale, mode="bilinear", align_corners=False)
-        return {"mask": logits.argmax(dim=1).to(torch.uint8)}
+        return {"mask": uint8_output(logits.argmax(dim=1))}
 
     def loss(self, raw: dict[str, Tensor], targets: dict[str, Any], supervised: Tensor) -> dict[str, Tensor]:
         # Scored on the grid the exported mask is on: at mask_stride 2 a sixth of the cost of the full-resolution

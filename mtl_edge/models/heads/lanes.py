@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mtl_edge.models.blocks import ConvBNAct
-from mtl_edge.models.heads.base import Head
+from mtl_edge.models.heads.base import Head, uint8_output
 from mtl_edge.models.registry import HEADS
 
 
@@ -110,7 +110,7 @@ class LanesHead(Head):
         centres = (torch.arange(w, dtype=torch.float32) + 0.5) * self.stride
         x = (torch.softmax(loc, dim=-1) * centres).sum(-1)
         exist = torch.sigmoid(raw["exist"].float())
-        return {"x": x, "valid": (exist > 0.5).to(torch.uint8), "score": exist.amax(dim=2)}
+        return {"x": x, "valid": uint8_output(exist > 0.5), "score": exist.amax(dim=2)}
 
     def loss(self, raw: dict[str, Tensor], targets: dict[str, Any], supervised: Tensor) -> dict[str, Tensor]:
         loc = raw["location"].float()
