@@ -90,6 +90,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from .export.check_report import check_file
+
+    report = check_file(args.model, target=args.target, trt_major=args.trt, dynamic_batch=args.dynamic_batch or None)
+    print(report.to_json() if args.json else report.summary())
+    return 0 if report.ok else 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .runtime.api import Runtime
     from .runtime.live import ReconnectPolicy
@@ -332,6 +340,27 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--timing-cache", type=Path, default=None, help="TensorRT timing cache file (read and updated)")
     ex.add_argument("--dla-core", type=int, default=None, metavar="N", help="build for this DLA core, GPU fallback on")
     ex.set_defaults(func=cmd_export)
+
+    ck = _command(
+        sub,
+        "check",
+        "TensorRT parser rules on an ONNX file, without TensorRT",
+        "Check an ONNX file against TensorRT's ONNX-parser rules (onnx-tensorrt's operator table and importer, "
+        "kept in mtl_edge/export/trt_rules.json; docs/tensorrt-rules.md) with no GPU: shape and type inference, "
+        "then every node's op, dtypes, constant inputs and attributes, uint8 and Q/DQ placement, bindable I/O "
+        "and static shapes. Each finding names the node, the rule, its source and the fix. An INT8 graph also "
+        "gets its INT8 placement report. Exit code: 0 passes (warnings may print), 1 errors found, 2 bad input.",
+    )
+    ck.add_argument("model", type=Path, help="the .onnx file to check")
+    ck.add_argument("--target", choices=["tensorrt", "ort"], default="tensorrt", help="runtime whose rules apply")
+    ck.add_argument("--trt", type=int, choices=[10, 11], default=10, help="TensorRT major version (10: JetPack 6)")
+    ck.add_argument(
+        "--dynamic-batch",
+        action="store_true",
+        help="allow a symbolic batch dimension (default: only where the model's metadata says batch is dynamic)",
+    )
+    ck.add_argument("--json", action="store_true", help="print the report as JSON")
+    ck.set_defaults(func=cmd_check)
 
     run = _command(
         sub,

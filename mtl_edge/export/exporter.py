@@ -16,6 +16,7 @@ from typing import Any
 import onnx
 
 from mtl_edge.export.calibration import CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD
+from mtl_edge.export.check_report import int8_placement
 from mtl_edge.export.compat import require_compatible
 from mtl_edge.export.onnx import export_graph, file_sha256, finalize, model_metadata, save, simplify
 from mtl_edge.export.precision import check_keep, quantize_int8, to_float16
@@ -44,6 +45,7 @@ class ExportReport:
     accuracy_table: str = ""
     val_images: int = 0
     engine: Any = None  # an EngineBuildReport when --engine was given
+    placement: Any = None  # where INT8 runs on TensorRT (int8_placement.PlacementReport), for TensorRT INT8 graphs
 
     def summary(self) -> str:
         lines = [
@@ -59,6 +61,8 @@ class ExportReport:
                 f"calibration: {c['images']} images from {c['source']}, {c['target']} target, {c['method']} ranges "
                 f"{'reused from' if c['reused'] else 'cached in'} {c['cache']}; first conv {c['first_conv']}"
             )
+        if self.placement is not None:
+            lines += ["INT8 placement on TensorRT (NVIDIA explicit-quantization rules):", self.placement.summary()]
         if self.accuracy_table:
             lines.append(f"accuracy through ONNX Runtime on {self.val_images} validation images:")
             lines.append(self.accuracy_table)
@@ -213,11 +217,13 @@ def export(
     extra = {**base_meta, "keep": kept, **({"int8_target": int8_target} if precision == "int8" else {})}
     model = finalize(model, model_metadata(net, input_hw, precision, ckpt_sha, batch, extra))
     checks = ["onnx.checker full_check"]
+    placement = None
     if precision == "int8" and int8_target == "cpu":
-        checks.append("TensorRT check skipped: CPU INT8 graph (uint8 zero points), for ONNX Runtime only")
+        checks.append("TensorRT: ONNX Runtime only, TensorRT rejects it (CPU INT8 graph, uint8 zero points)")
     else:
         require_compatible(model, dynamic_batch=batch == "dynamic")
-        checks.append("TensorRT 10/11 compatibility")
+        checks.append("TensorRT 10 and 11 parser rules (mtl-edge check)")
+        placement = int8_placement(model)
     save(model, out)
 
     report = ExportReport(
@@ -233,6 +239,7 @@ def export(
         checks=checks,
         keep=kept,
         calibration=calibration,
+        placement=placement,
     )
     if val_images:
         _measure_accuracy(report, fp32, val, recipe, val_images)

@@ -30,7 +30,8 @@ def _module_path(node: onnx.NodeProto) -> str | None:
                 scopes = ast.literal_eval(prop.value)
             except (ValueError, SyntaxError):
                 return None
-            modules = [s for s in scopes[:-1] if s]  # the last entry is the op itself
+            # The last entry is the op itself; "_empty_nn_module_stack..." marks a node with no module.
+            modules = [s for s in scopes[:-1] if s and not s.startswith("_empty_nn_module_stack")]
             return modules[-1] if modules else None
     return None
 

@@ -130,8 +130,29 @@ def simplify(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
         return model, "none"
 
 
+def shapes_after_cast(model: onnx.ModelProto) -> int:
+    """Point every Shape that reads a uint8 graph input at the Cast of that input; returns how many moved.
+
+    A dynamic batch makes the exporter read the frame's shape with ``Shape(images)``, but TensorRT
+    lets only Cast read a uint8 tensor. The Cast keeps the shape, so its output gives the same answer.
+    """
+    uint8_inputs = {v.name for v in model.graph.input if v.type.tensor_type.elem_type == onnx.TensorProto.UINT8}
+    cast_of = {n.input[0]: n.output[0] for n in model.graph.node if n.op_type == "Cast" and n.input[0] in uint8_inputs}
+    moved = 0
+    for node in model.graph.node:
+        if node.op_type == "Shape" and node.input[0] in cast_of:
+            node.input[0] = cast_of[node.input[0]]
+            moved += 1
+    if moved:  # the Cast may now come after its readers in the node list
+        order = sorted(model.graph.node, key=lambda n: n.op_type != "Cast" or n.input[0] not in uint8_inputs)
+        del model.graph.node[:]
+        model.graph.node.extend(order)
+    return moved
+
+
 def finalize(model: onnx.ModelProto, metadata: dict[str, Any]) -> onnx.ModelProto:
     """Rename nodes (simplification may add unnamed ones), embed metadata, check with full_check."""
+    shapes_after_cast(model)
     if any(not n.name for n in model.graph.node):
         name_nodes(model)
     del model.metadata_props[:]

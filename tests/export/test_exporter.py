@@ -16,7 +16,7 @@ def test_export_writes_a_checked_file_with_metadata(tiny_run, tmp_path):
     assert out.exists() and report.size_bytes == out.stat().st_size
     meta = read_metadata(out)
     assert meta["precision"] == "fp32" and len(meta["checkpoint_sha256"]) == 64
-    assert "TensorRT 10/11 compatibility" in report.checks and report.outputs[0] == "lanes.x"
+    assert "TensorRT 10 and 11 parser rules (mtl-edge check)" in report.checks and report.outputs[0] == "lanes.x"
 
 
 def test_dynamic_batch_runs_any_batch_like_the_static_graph(tiny_run, tmp_path):
