@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .assets import SHIPPED_CHECKPOINT
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -96,6 +97,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = check_file(args.model, target=args.target, trt_major=args.trt, dynamic_batch=args.dynamic_batch or None)
     print(report.to_json() if args.json else report.summary())
     return 0 if report.ok else 1
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_doctor
+
+    report = run_doctor(args.checkpoint, args.out, calib=args.calib, trt_major=args.trt)
+    return 0 if report["ok"] else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -361,6 +369,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ck.add_argument("--json", action="store_true", help="print the report as JSON")
     ck.set_defaults(func=cmd_check)
+
+    dr = _command(
+        sub,
+        "doctor",
+        "acceptance run on a TensorRT machine: environment, exports, engines vs ONNX Runtime",
+        "Check the environment (TensorRT, CUDA, cuda-python, GPU, compute capability, DLA cores), export the "
+        "checkpoint at fp32, fp16 and int8 and check each against TensorRT's parser rules; where TensorRT and a "
+        "GPU are present, build each engine with a timing cache, compare every head with ONNX Runtime, profile "
+        "per head and count INT8 and reformat layers. Without TensorRT it stops after the ONNX-only steps and "
+        "says what it skipped. Writes OUT/doctor.json. Exit code: 0 every check that ran passed, 1 one failed.",
+    )
+    dr.add_argument(
+        "checkpoint", type=Path, nargs="?", default=SHIPPED_CHECKPOINT, help="checkpoint to export (default: shipped)"
+    )
+    dr.add_argument("--out", type=Path, default=Path("doctor"), help="folder for the exports, engines and doctor.json")
+    dr.add_argument(
+        "--calib", type=Path, default=None, metavar="DIR", help="int8 calibration frames (default: 32 generated)"
+    )
+    dr.add_argument(
+        "--trt", type=int, choices=[10, 11], default=None, help="TensorRT rules (default: the installed major, else 10)"
+    )
+    dr.set_defaults(func=cmd_doctor)
 
     run = _command(
         sub,

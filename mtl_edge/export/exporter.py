@@ -175,6 +175,10 @@ def export(
         raise ValueError(f"calibration method {calib_method!r}: choose one of {', '.join(CALIBRATION_METHODS)}")
     if engine is not None and precision == "int8" and int8_target == "cpu":
         raise ValueError("--engine needs the TensorRT INT8 graph: drop --int8-target cpu (that is for ONNX Runtime).")
+    if engine is not None:
+        from mtl_edge.export.tensorrt import check_dla_precision
+
+        check_dla_precision(precision, dla_core)
     start = time.perf_counter()
     batch = parse_batch(batch)
     out = Path(out)

@@ -8,7 +8,15 @@ against a real TensorRT here. What the engine consumes is verified: the ONNX gra
 precision (FP16 / INT8 Q/DQ live in the graph, so both versions build it as a strongly
 typed network) and its I/O contract run on ONNX Runtime, and ``compat.check`` keeps the
 graph inside the operator set both TensorRT versions parse. The engine-file format and
-its version/GPU checks (``engine_file``) are pure Python and fully tested.
+its version/GPU checks (``engine_file``) are pure Python and fully tested, and so is the
+refusal of a DLA build of an fp32 graph (``check_dla_precision``, run before TensorRT is
+imported).
+
+API read for this module: the TensorRT 10.x Python API reference (``Builder``,
+``IBuilderConfig``, ``OnnxParser``, ``Runtime.DLA_core``; C++ reference 10.14), NVIDIA's
+"Working with DLA" and "Strongly Typed Networks" pages, and the TensorRT 10.x -> 11.x
+migration guide (11.0-11.4: strong typing always on, weak-typing flags removed, DLA back
+on Jetson AGX Orin in 11.4.1).
 """
 
 from __future__ import annotations
@@ -30,11 +38,18 @@ DEFAULT_MAX_BATCH = 8
 #: TensorRT's builder optimization levels (3 is its default).
 OPT_LEVELS = range(0, 6)
 
+#: cuda-python matching JetPack 6's CUDA 12 (cuda-bindings links its own CUDA runtime, so its major must match).
+CUDA_PYTHON_PIN = "cuda-python>=12.6,<13"
+
 INSTALL_HELP = (
-    "Install it on the machine with the NVIDIA GPU that will run the engine: on Jetson it comes with "
-    "JetPack (JetPack 6 ships TensorRT 10); on an x86_64 machine with an NVIDIA GPU and driver, "
-    "`pip install tensorrt` installs NVIDIA's wheels (or `pip install mtl-edge[trt]`). Meanwhile the "
-    "ONNX file runs as it is on ONNX Runtime, on any machine."
+    "Install it on the machine with the NVIDIA GPU that will run the engine. On a Jetson, use the TensorRT that "
+    "JetPack installs (JetPack 6 ships TensorRT 10 for CUDA 12): create the virtual environment with "
+    "`python3 -m venv --system-site-packages .venv` so that it sees JetPack's `tensorrt` module, then "
+    f"`pip install mtl-edge '{CUDA_PYTHON_PIN}'`; do not `pip install tensorrt` (or the [trt] extra) there, since "
+    "PyPI's TensorRT wheels are not built for JetPack. On an x86_64 machine with an NVIDIA GPU and driver, "
+    "`pip install mtl-edge[trt]` installs TensorRT and cuda-python for CUDA 12 (`mtl-edge[trt-cu13]` for "
+    "CUDA 13). Meanwhile the ONNX file runs "
+    "as it is on ONNX Runtime, on any machine."
 )
 
 _log = logging.getLogger(__name__)
@@ -153,8 +168,9 @@ def _cudart() -> Any:
             from cuda import cudart  # older cuda-python
         except ImportError as e:
             raise TensorRTUnavailableError(
-                "cuda-python is not installed; mtl-edge reads the GPU name and compute capability with it. "
-                "Install it with `pip install cuda-python` (or `pip install mtl-edge[trt]`)."
+                "cuda-python is not installed; mtl-edge reads the GPU name and compute capability and runs engines "
+                "with it. Install it with `pip install cuda-python` for this machine's CUDA major version "
+                f"(`pip install '{CUDA_PYTHON_PIN}'` for CUDA 12, as on JetPack 6), or `pip install mtl-edge[trt]`."
             ) from e
     return cudart
 
@@ -189,6 +205,25 @@ def _validate(workspace_gb: float | None, dla_core: int | None, opt_level: int, 
         raise ValueError(f"opt_level must be 0..5 (got {opt_level}); 3 is TensorRT's default")
     if max_batch is not None and max_batch < 1:
         raise ValueError(f"max_batch must be >= 1 (got {max_batch})")
+
+
+def check_dla_precision(precision: str | None, dla_core: int | None) -> None:
+    """Refuse a DLA build of an fp32 graph: it would put nothing on the DLA.
+
+    mtl-edge graphs build as strongly typed networks, whose layer precisions are the ONNX
+    tensor types; DLA runs FP16 and INT8 layers only (NVIDIA "Working with DLA" and
+    "Strongly Typed Networks", TensorRT 10.x), so every layer of an fp32 graph would fall back
+    to the GPU. Pure Python: it runs before TensorRT is imported.
+    """
+    if dla_core is None or precision != "fp32":
+        return
+    raise ValueError(
+        f"--dla-core {dla_core} with an fp32 model: TensorRT builds mtl-edge graphs as strongly typed networks, "
+        "and a strongly typed fp32 network puts nothing on the DLA (DLA runs FP16 and INT8 layers only), so the "
+        "whole engine would run on the GPU. Export fp16 or int8 for DLA (`mtl-edge export CKPT --out MODEL.onnx "
+        "--precision fp16`, or `--precision int8 --calib DIR`) and build that, or leave out --dla-core to build "
+        "for the GPU."
+    )
 
 
 def _parser_error(err: Any) -> str:
@@ -299,12 +334,13 @@ def build_engine(
     _validate(workspace_gb, dla_core, opt_level, max_batch)
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
     cache_path = Path(timing_cache) if timing_cache is not None else None
-    trt = _import_tensorrt()
     if not onnx_path.is_file():
         raise FileNotFoundError(f"ONNX file {onnx_path} does not exist; export it first with `mtl-edge export`")
     from mtl_edge.export.onnx import file_sha256, read_metadata  # imports torch: only when building
 
     metadata = model_metadata if model_metadata is not None else read_metadata(onnx_path)
+    check_dla_precision(metadata.get("precision"), dla_core)  # before TensorRT: a wrong request costs nothing
+    trt = _import_tensorrt()
     onnx_sha = file_sha256(onnx_path)
     gpu, cc = gpu_identity()
     hint = rebuild_hint or _default_hint(onnx_path, engine_path, dla_core, max_batch)
@@ -369,6 +405,7 @@ __all__ = [
     "EngineBuildError",
     "EngineBuildReport",
     "build_engine",
+    "check_dla_precision",
     "gpu_identity",
     "tensorrt_available",
     "trt_logger",
