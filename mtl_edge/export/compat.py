@@ -22,13 +22,15 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
+from mtl_edge.export.trt_op_rules import OP_CHECKS
+from mtl_edge.export.trt_op_rules import attr as _attr
+from mtl_edge.export.trt_op_rules import node_name as _name
 from mtl_edge.export.trt_rules import TRT_MAJORS, OpRule, Rules, load_rules
 
 TARGETS = ("tensorrt", "ort")
 FLOATS = frozenset({"FLOAT", "FLOAT16", "BFLOAT16"})
 INDEX_TYPES = frozenset({"INT32", "INT64"})
-#: TensorRT's largest TopK K (onnx-tensorrt importer, release 10.x; TensorRT's ITopKLayer limit).
-MAX_TOPK = 3840
+_QDQ = ("QuantizeLinear", "DequantizeLinear")
 
 
 @dataclass(frozen=True)
@@ -102,18 +104,6 @@ class _Graph:
             return True
         node = self.producer.get(name)
         return node is not None and node.op_type == "DequantizeLinear" and node.input[0] in self.consts
-
-
-def _attr(node: onnx.NodeProto, name: str, default: object = None) -> object:
-    for a in node.attribute:
-        if a.name == name:
-            value = onnx.helper.get_attribute_value(a)
-            return value.decode() if isinstance(value, bytes) else value
-    return default
-
-
-def _name(node: onnx.NodeProto) -> str:
-    return node.name or f"{node.op_type}({node.output[0]})"
 
 
 class _Checker:
@@ -230,12 +220,21 @@ class _Checker:
             return
         self.dtypes(node, rule)
         self.attrs(node, rule)
-        special = _SPECIAL.get(op)
+        special = OP_CHECKS.get(op)
         if special is not None:
             special(self, node)
 
     def dtypes(self, node: onnx.NodeProto, rule: OpRule) -> None:
         name = _name(node)
+        if not rule.types:
+            self.add(
+                name,
+                "types-unpublished",
+                f"{node.op_type} has no published type list for TensorRT {self.trt}; its dtypes are not checked.",
+                "confirm the build with `mtl-edge doctor` on the device",
+                severity="warning",
+            )
+            return
         checks = [(f"input {k}", t, rule.input_role(k)) for k, t in enumerate(node.input) if t]
         checks += [(f"output {k}", t, rule.output_role(k)) for k, t in enumerate(node.output) if t]
         for where, tensor, role in checks:
@@ -249,8 +248,10 @@ class _Checker:
                     "make it a constant (fixed sizes, axes and limits in the model; simplify the graph)",
                 )
                 continue
+            if dtype == "UINT8" and tensor in self.g.consts and node.op_type not in _QDQ:
+                dtype = "INT32"  # the parser turns uint8 constants into int32 weights (uint8-constants-become-int32)
             if dtype is None or role in ("any", "initializer") or dtype == "UINT8":
-                continue  # UINT8 is judged by its own rule
+                continue  # UINT8 tensors are judged by their own rule
             allowed = {"data": rule.types, "index": INDEX_TYPES, "shape": INDEX_TYPES, "bool": {"BOOL"}}[role]
             if node.op_type == "Cast" and where.startswith("output"):
                 allowed = rule.types | {"UINT8"}
@@ -275,122 +276,6 @@ class _Checker:
                     f"use {attr} in {list(allowed)} (e.g. align_corners=False, nearest or bilinear upsampling)",
                     source=rule.source,
                 )
-
-
-def _resize(c: _Checker, node: onnx.NodeProto) -> None:
-    """Attributes are judged by the table; here: no ``axes``, and scales/sizes fixed at build time."""
-    if _attr(node, "axes") is not None:
-        c.add(_name(node), "resize-limits", "Resize with an axes attribute is not supported.", "resize all axes")
-    for k in (2, 3):
-        if len(node.input) > k and node.input[k] and not c.g.is_const(node.input[k]):
-            c.add(
-                _name(node),
-                "resize-limits",
-                f"Resize {'scales' if k == 2 else 'sizes'} are computed at run time.",
-                "use a fixed scale_factor or output size",
-            )
-
-
-def _pool(c: _Checker, node: onnx.NodeProto) -> None:
-    name = _name(node)
-    rank = len(c.g.shapes.get(node.input[0], [])) or None
-    if rank is not None and rank not in (3, 4, 5):
-        c.add(
-            name,
-            "pooling-limits",
-            f"{node.op_type} on a rank-{rank} tensor; TensorRT pools 1-D (as 2-D), 2-D and 3-D only.",
-            "pool NCHW features",
-        )
-    dilations = _attr(node, "dilations")
-    if dilations and any(d != 1 for d in dilations):
-        c.add(
-            name,
-            "pooling-limits",
-            f"{node.op_type} dilations {list(dilations)}; TensorRT pools undilated.",
-            "use dilation 1",
-        )
-    if node.op_type == "MaxPool" and (len(node.output) > 1 and node.output[1] or _attr(node, "storage_order", 0)):
-        c.add(name, "pooling-limits", "MaxPool's Indices output is not supported.", "do not use return_indices")
-
-
-def _grid_sample(c: _Checker, node: onnx.NodeProto) -> None:
-    rank = len(c.g.shapes.get(node.input[0], []))
-    if rank != 4:
-        c.add(
-            _name(node),
-            "gridsample-rank4",
-            f"GridSample on a rank-{rank or '?'} input; TensorRT's IGridSampleLayer is 4-D only.",
-            "sample 4-D NCHW features",
-        )
-
-
-def _topk(c: _Checker, node: onnx.NodeProto) -> None:
-    name = _name(node)
-    k = c.g.consts.get(node.input[1]) if len(node.input) > 1 else None
-    if k is None:
-        c.add(
-            name,
-            "topk-limits",
-            f"TopK's K is computed at run time, so its limit ({MAX_TOPK}) cannot be verified before the build.",
-            "use a fixed top_k",
-            severity="warning",
-        )
-    elif int(np.asarray(k).reshape(-1)[0]) >= MAX_TOPK:
-        c.add(
-            name,
-            "topk-limits",
-            f"TopK K={int(np.asarray(k).reshape(-1)[0])} is not below TensorRT's limit of {MAX_TOPK}.",
-            f"set the head's top_k below {MAX_TOPK}",
-        )
-
-
-def _qdq(c: _Checker, node: onnx.NodeProto) -> None:
-    name = _name(node)
-    data, scale = node.input[0], node.input[1]
-    zp = node.input[2] if len(node.input) > 2 and node.input[2] else ""
-    quantized = node.output[0] if node.op_type == "QuantizeLinear" else data
-    qtype = c.g.types.get(zp) or c.g.types.get(quantized)
-    if qtype != "INT8":
-        c.add(name, "qdq-int8", f"Q/DQ is {qtype}; TensorRT's explicit quantization is int8.", "quantize to int8")
-    if not zp:
-        c.add(name, "qdq-zero-point", "Q/DQ has no zero point.", "give an int8 zero point of 0 (symmetric)")
-    elif not c.g.is_const(zp) or np.any(c.g.consts.get(zp, np.zeros(1)) != 0):
-        c.add(name, "qdq-zero-point", "Q/DQ zero point is not a constant 0.", "quantize symmetrically (zero point 0)")
-    if not c.g.is_const(scale):
-        c.add(name, "qdq-scale-constant", "Q/DQ scale is computed at run time.", "store the scale as an initializer")
-        return
-    per_channel = np.asarray(c.g.consts[scale]).size > 1
-    is_weight = data in c.g.consts
-    if per_channel and not is_weight:
-        c.add(
-            name,
-            "qdq-activation-per-tensor",
-            "an activation is quantized per channel; TensorRT takes one scale per activation tensor.",
-            "quantize activations per tensor",
-        )
-    if per_channel and is_weight:
-        axis = int(_attr(node, "axis", 1))
-        for reader in c.g.readers.get(node.output[0], []):
-            want = {"Conv": 0, "ConvTranspose": 1}.get(reader.op_type)
-            if want is not None and axis != want:
-                c.add(
-                    name,
-                    "qdq-weight-axis",
-                    f"per-channel weight scales on axis {axis} feed {reader.op_type}; TensorRT needs axis {want}.",
-                    f"quantize {reader.op_type} weights per output channel (axis {want})",
-                )
-
-
-_SPECIAL = {
-    "Resize": _resize,
-    "MaxPool": _pool,
-    "AveragePool": _pool,
-    "LpPool": _pool,
-    "GridSample": _grid_sample,
-    "TopK": _topk,
-    "QuantizeLinear": _qdq,
-    "DequantizeLinear": _qdq,
-}
 
 
 def _infer(model: onnx.ModelProto) -> tuple[onnx.ModelProto | None, str]:

@@ -337,3 +337,34 @@ def test_the_real_cpu_int8_export_is_reported_as_onnx_runtime_only(shipped_expor
 def test_a_dynamic_batch_export_checked_as_static_fails(shipped_exports):
     found = _rules_of(onnx.load(str(shipped_exports["fp32-dynamic"])), dynamic_batch=False)
     assert any(f.node == "input images" for f in found["static-shapes"])
+
+
+def test_uint8_constants_are_checked_as_the_int32_the_parser_makes_them():
+    m = _model(
+        [helper.make_node("Add", ["c", "c"], ["y"], name="a/Add"), helper.make_node("Relu", ["f"], ["z"], name="r")],
+        [_vi("f")],
+        [_vi("y", U8, (2,)), _vi("z")],
+        [_const("c", np.array([1, 2], np.uint8))],
+    )
+    found = check(m)
+    assert not any(f.rule == "op-dtype" for f in found)  # Add takes INT32
+    pool = _model(
+        [helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[1, 1], name="a/MaxPool")],
+        [],
+        [_vi("y", U8, (1, 1, 2, 2))],
+        [_const("c", np.ones((1, 1, 2, 2), np.uint8))],
+    )
+    assert "INT32" in _rules_of(pool)["op-dtype"][0].problem  # MaxPool takes float types only
+
+
+def test_an_op_with_no_published_types_gets_a_warning_not_a_pass():
+    from importlib import resources
+
+    from mtl_edge.export.compat import check_tensorrt
+    from mtl_edge.export.trt_rules import parse_rules
+
+    raw = json.loads(resources.files("mtl_edge.export").joinpath("trt_rules.json").read_text())
+    raw["ops"]["Relu"] = {"trt": [10, 11], "types": []}
+    m = _model([helper.make_node("Relu", ["x"], ["y"], name="r")], [_vi("x")], [_vi("y")])
+    (w,) = [f for f in check_tensorrt(m, rules=parse_rules(raw)) if f.rule == "types-unpublished"]
+    assert w.severity == "warning" and w.node == "r"
