@@ -21,11 +21,8 @@ from mtl_edge.doctor import (
     run_doctor,
     tensorrt_ready,
 )
-from mtl_edge.export.tensorrt import tensorrt_available
 from mtl_edge.profile_trt import layer_precisions
-
-HAVE_TRT, TRT_STATUS = tensorrt_available()
-NO_TRT = "TensorRT is not installed (it cannot be installed on machines without an NVIDIA GPU; see DESIGN.md)"
+from tests.trt_marks import HAVE_TRT, NO_TRT
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ class CheckReport:
         lines = [f"{self.path}: {verdict} {what} ({n_err} errors, {n_warn} warnings)"]
         lines += [f"  {f}" for f in self.findings]
         if self.placement is not None:
-            lines += ["INT8 placement (NVIDIA explicit-quantization rules):", self.placement.summary()]
+            lines.append(self.placement.summary())
         return "\n".join(lines)
 
     def to_json(self) -> str:

@@ -62,7 +62,7 @@ class ExportReport:
                 f"{'reused from' if c['reused'] else 'cached in'} {c['cache']}; first conv {c['first_conv']}"
             )
         if self.placement is not None:
-            lines += ["INT8 placement on TensorRT (NVIDIA explicit-quantization rules):", self.placement.summary()]
+            lines.append(self.placement.summary())
         if self.accuracy_table:
             lines.append(f"accuracy through ONNX Runtime on {self.val_images} validation images:")
             lines.append(self.accuracy_table)

@@ -40,10 +40,12 @@ from mtl_edge.export.qdq_rewrites import (
     adopt_unnamed,
     first_conv,
     first_convs,
+    fold_constant_channels,
     frame_normalisation,
     integer_logits,
     nhwc_upsamples,
     quantize_input_directly,
+    quantize_upsample_inputs,
 )
 
 #: Ops converted to float16, and which of their inputs carry data (the rest keep their types).
@@ -179,6 +181,12 @@ def to_float16(
     return onnx.shape_inference.infer_shapes(out, strict_mode=True)
 
 
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
+
+
 def quantize_int8(
     model: onnx.ModelProto,
     images: Sequence[Path],
@@ -195,6 +203,14 @@ def quantize_int8(
     ``target="tensorrt"``: int8 activations with zero point 0 (symmetric), as TensorRT
     requires; Q/DQ sit on the inputs of convs, adds, concats and resizes only, so a conv's
     output is not rounded before its ReLU (TensorRT fuses the two and quantizes after).
+    Two placement fixes follow NVIDIA's explicit-quantization rules (see
+    :mod:`~mtl_edge.export.int8_placement`): each 2x nearest upsample gets a Q/DQ on its
+    input too (:func:`quantize_upsample_inputs`), so the conv before it writes int8 and the
+    copy moves int8; and constant channels concatenated before a conv (the lanes head's
+    x/y coordinates) are folded into a constant Add after it (:func:`fold_constant_channels`),
+    so the conv quantizes its features at their own scale instead of one scale shared with
+    [-1, 1] coordinates. The CPU graph keeps that Concat: there the fold measured no gain
+    and would put a float conv and ReLU into its uint8 chain.
     ``target="cpu"``: uint8 activations with a zero
     point, which ONNX Runtime's x86 kernels run fastest; each ReLU is folded into the
     quantization of its conv's output (a uint8 range that starts at 0), so one conv
@@ -235,13 +251,15 @@ def quantize_int8(
         raise ValueError(f"INT8 target must be 'tensorrt' or 'cpu', got {target!r}")
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}")
+    model = _copy(model)
+    constant_terms = set(fold_constant_channels(model)) if target == "tensorrt" else set()
     first = first_conv(model)
     if float_nodes is None:
         float_nodes = first_convs(model, 1) if target == "tensorrt" else []
     convs = {n.name for n in model.graph.node if n.op_type == "Conv"}
     logits = decode_inputs(model) & convs  # a ReLU feeding a decode op still folds into its conv
     glimpses = {n.name for n in model.graph.node if "/glimpse/" in n.name}
-    skip = logits | set(float_nodes) | glimpses
+    skip = logits | set(float_nodes) | glimpses | constant_terms
     ops = INT8_OPS + (("Relu",) if target == "cpu" else ())
     nodes = [n for n in reduced_precision_nodes(model, ops, keep) if n not in skip]
     if target == "cpu":  # a ReLU is folded only into a quantized conv; alone it would gain a Q/DQ pair
@@ -296,6 +314,8 @@ def quantize_int8(
     if target == "cpu":
         integer_logits(out, logits - set(float_nodes))
         nhwc_upsamples(out)
+    else:
+        quantize_upsample_inputs(out)
     adopt_unnamed(out)
     return out, reused
 

@@ -3,7 +3,7 @@
 ``MultiTaskNet(backbone, neck, heads)`` is built from ready-made modules. Its forward
 returns each head's raw outputs for training. ``DeployModel`` is the graph that gets
 exported: uint8 NHWC frames in, normalisation inside, every head's decoded outputs
-out, named ``<head>.<field>`` (the engine contract in DESIGN.md).
+out, named ``<head>.<field>`` (the engine contract: README, Export).
 """
 
 from __future__ import annotations

@@ -197,3 +197,20 @@ def test_int8_leaves_the_glimpse_classifiers_float(fp32, calib, tmp_path, target
         if n.name in glimpse_convs:
             assert n.op_type == "Conv" and consts[n.input[1]].dtype == np.float32, n.name
             assert not dq_outputs.intersection(n.input[:1]), n.name  # fed float, not a dequantized tensor
+
+
+def test_tensorrt_graph_quantizes_upsample_inputs_and_folds_the_lanes_coordinates(fp32, calib, tmp_path):
+    before = fp32.SerializeToString()
+    q, _ = quantize_int8(fp32, calib, HW, 1, tmp_path)
+    assert fp32.SerializeToString() == before  # the FP32 graph itself is left as it was
+    producer = {o: n for n in q.graph.node for o in n.output}
+    upsamples = [n for n in q.graph.node if n.op_type == "Resize" and not is_decode(n.name)]
+    assert upsamples
+    for n in upsamples:  # DQ before and Q after: TensorRT moves int8 across the nearest copy
+        assert producer[n.input[0]].op_type == "DequantizeLinear", n.name
+    project = next(n for n in q.graph.node if n.name == "heads.lanes/project/conv/Conv")
+    assert producer[project.input[0]].op_type == "DequantizeLinear"  # features alone, not a Concat with coordinates
+    assert not [n for n in q.graph.node if n.op_type == "Concat" and head_of(n.name) == "lanes"]
+    images = np.random.default_rng(4).integers(0, 255, (1, *HW, 3), dtype=np.uint8)
+    a, b = _run(fp32, images), _run(q, images)
+    assert np.abs(a["lanes.score"] - b["lanes.score"]).max() < 0.1

@@ -32,10 +32,8 @@ from mtl_edge.export.tensorrt import (
     gpu_identity,
     tensorrt_available,
 )
+from tests.trt_marks import HAVE_TRT, needs_trt
 
-HAVE_TRT, TRT_STATUS = tensorrt_available()
-NO_TRT = "TensorRT is not installed (it cannot be installed on machines without an NVIDIA GPU; see DESIGN.md)"
-needs_trt = pytest.mark.skipif(not HAVE_TRT, reason=NO_TRT)
 METADATA = {"schema": 1, "precision": "fp32", "input": {"name": "images", "height": 16, "width": 16}}
 
 

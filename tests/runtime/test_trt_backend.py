@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 
 from mtl_edge.export.engine_file import engine_header, write_engine
-from mtl_edge.export.tensorrt import tensorrt_available
 from mtl_edge.runtime import trt_backend
 from mtl_edge.runtime.trt_backend import dla_core_to_use
+from tests.trt_marks import HAVE_TRT
 
-HAVE_TRT, _ = tensorrt_available()
 ENGINE = Path("m.engine")
 HINT = "mtl-edge export m.onnx --engine m.engine"
 
