@@ -62,9 +62,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from .config import recipe_from_dict
+    from .data.splits import prepare_split
     from .evaluate import evaluate, print_summary
     from .fileio import atomic_write
-    from .train import load_model, prepare_split
+    from .models.loading import load_model
 
     net, ckpt = load_model(args.checkpoint)
     recipe = recipe_from_dict(ckpt["recipe"], where=f"{args.checkpoint} (recipe)")

@@ -11,7 +11,7 @@ from mtl_edge.models.complexity import count_gflops, count_params
 
 def describe(path: str | Path, imgsz: tuple[int, int] | None = None) -> str:
     from mtl_edge.config import recipe_from_dict
-    from mtl_edge.train import load_model
+    from mtl_edge.models.loading import load_model
 
     net, ckpt = load_model(path)
     recipe = recipe_from_dict(ckpt["recipe"], where=f"{path} (recipe)")

@@ -25,47 +25,13 @@ from torch import nn
 from mtl_edge.checkpoint import load_checkpoint, save_checkpoint
 from mtl_edge.data.dataset import HEADS as DATASET_HEADS
 from mtl_edge.data.dataset import DrivingDataset, collate
+from mtl_edge.data.splits import make_dataset, prepare_split
 from mtl_edge.data.transforms import build_augment, build_transforms
 from mtl_edge.evaluate import MAIN_METRIC, evaluate, print_summary
 from mtl_edge.glimpse_fit import fit_glimpses, glimpse_heads, without_glimpses
 from mtl_edge.losses import MultiTaskLoss
-from mtl_edge.models.network import MultiTaskNet, build_model, normalize
-
-
-def model_from_recipe(model_cfg: Any) -> MultiTaskNet:
-    bb = model_cfg.backbone
-    kwargs = {"width": bb.width, "depth": bb.depth} if bb.name == "edgenet" else {}
-    return build_model(bb.name, kwargs, model_cfg.neck.channels, model_cfg.neck.depth, dict(model_cfg.heads))
-
-
-def synth_root(spec: Any, role: str) -> Path:
-    """Where a recipe's generated split lives (shared by recipes that ask for the same data)."""
-    w, h = spec.size
-    return Path("data") / "synth" / f"{role}-seed{spec.seed}-n{spec.n}-{w}x{h}"
-
-
-def prepare_split(split: Any, role: str, progress: bool) -> Path | None:
-    """Generate a synth split if the recipe asks for one and it is not complete; return its root."""
-    if split.synth is None:
-        return Path(split.root) if split.root else None
-    from mtl_edge.data.synth.writer import SynthOptions, generate
-
-    root = synth_root(split.synth, role)
-    w, h = split.synth.size
-    generate(root, split.synth.n, SynthOptions(seed=split.synth.seed, width=w, height=h), progress=progress)
-    return root
-
-
-def make_dataset(split: Any, root: Path | None, transforms: Any) -> DrivingDataset:
-    if root is not None:
-        return DrivingDataset.from_dir(root, transforms=transforms)
-    return DrivingDataset(
-        images=Path(split.images),
-        labels=[Path(p) for p in split.labels],
-        drivable=Path(split.drivable) if split.drivable else None,
-        transforms=transforms,
-        drivable_coding=split.drivable_coding,
-    )
+from mtl_edge.models.loading import model_from_recipe
+from mtl_edge.models.network import MultiTaskNet, normalize
 
 
 class CachedDataset(torch.utils.data.Dataset):
@@ -417,22 +383,4 @@ def _fit_glimpses_and_save(
     return out / "best.pt"
 
 
-def load_model(path: str | Path) -> tuple[MultiTaskNet, dict[str, Any]]:
-    """Rebuild the network a checkpoint's recipe describes and load its weights (eval mode)."""
-    from mtl_edge.checkpoint import CheckpointError
-    from mtl_edge.config import recipe_from_dict
-
-    ckpt = load_checkpoint(path)
-    recipe = recipe_from_dict(ckpt["recipe"], where=f"{path} (recipe)")
-    net = model_from_recipe(recipe.model)
-    try:
-        net.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"{path}: its weights do not fit the model its recipe describes ({str(e)[:300]}). "
-            "The checkpoint is damaged or was edited; retrain it."
-        ) from e
-    return net.eval(), ckpt
-
-
-__all__ = ["train", "load_model", "model_from_recipe"]
+__all__ = ["train"]

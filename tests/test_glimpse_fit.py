@@ -19,7 +19,8 @@ from mtl_edge.glimpse_fit import (
     label_candidates,
 )
 from mtl_edge.models.heads.glimpse import GlimpseClassifier, GlimpseConfig, apply_deltas, encode_deltas
-from mtl_edge.train import load_model, model_from_recipe, train
+from mtl_edge.models.loading import load_model, model_from_recipe
+from mtl_edge.train import train
 
 from .conftest import tiny_recipe
 

@@ -15,8 +15,9 @@ from mtl_edge.checkpoint import load_checkpoint
 from mtl_edge.config import dump_recipe
 from mtl_edge.evaluate import evaluate
 from mtl_edge.glimpse_fit import without_glimpses
+from mtl_edge.models.loading import load_model
 from mtl_edge.models.network import DeployModel
-from mtl_edge.train import autocast_dtype, load_model, lr_factor, train
+from mtl_edge.train import autocast_dtype, lr_factor, train
 
 from .conftest import tiny_recipe
 

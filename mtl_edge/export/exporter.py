@@ -126,7 +126,7 @@ def calibration_images(source: Path, n: int) -> list[Path]:
 
 
 def _split_root(split: Any, role: str) -> Path | None:
-    from mtl_edge.train import prepare_split
+    from mtl_edge.data.splits import prepare_split
 
     return prepare_split(split, role, progress=True)
 
@@ -167,7 +167,7 @@ def export(
     "percentile" (clip the top 0.001% of each activation's magnitudes).
     """
     from mtl_edge.config import recipe_from_dict
-    from mtl_edge.train import load_model
+    from mtl_edge.models.loading import load_model
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")

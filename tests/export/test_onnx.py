@@ -13,8 +13,8 @@ from mtl_edge.data.formats import read_frames
 from mtl_edge.data.transforms import letterbox_image
 from mtl_edge.export.naming import node_owner
 from mtl_edge.export.onnx import export_graph, finalize, model_metadata, read_metadata, save, simplify
+from mtl_edge.models.loading import load_model
 from mtl_edge.models.network import DeployModel
-from mtl_edge.train import load_model
 
 HW = (128, 224)
 

@@ -12,7 +12,7 @@ from mtl_edge.export.compat import CompatibilityError, require_compatible
 from mtl_edge.export.onnx import export_graph, finalize, model_metadata, simplify
 from mtl_edge.export.precision import decode_inputs, head_of, is_decode, quantize_int8, to_float16
 from mtl_edge.export.qdq_rewrites import first_conv, frame_normalisation
-from mtl_edge.train import load_model
+from mtl_edge.models.loading import load_model
 
 HW = (128, 224)
 
