@@ -39,7 +39,7 @@ class TorchBackend:
         from mtl_edge.config import recipe_from_dict
         from mtl_edge.models.blocks import reparameterize_model
         from mtl_edge.models.network import DeployModel, head_metadata
-        from mtl_edge.train import load_model
+        from mtl_edge.models.loading import load_model
 
         net, ckpt = load_model(checkpoint)
         recipe = recipe_from_dict(ckpt["recipe"], where=f"{checkpoint} (recipe)")
