@@ -3,8 +3,8 @@
 Training augments every sample on the CPU each epoch. On a 2-core machine
 torchvision's tensor kernels for these two steps (``grid_sample`` over a float copy of
 the image, a grouped ``conv2d``) made most of the data work; with OpenCV's
-``warpAffine`` and ``GaussianBlur`` on uint8 a 16-image batch of synth-edge takes
-0.13 s to augment instead of 0.22 s.
+``warpAffine`` and ``GaussianBlur`` on uint8 the same augmentation takes well under
+two thirds of the time (docs/experiments.md).
 
 Only the pixels change hands. The random parameters still come from torchvision (so
 seeding is unchanged) and boxes and keypoints still go through torchvision's kernels,

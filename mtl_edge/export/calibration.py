@@ -46,7 +46,7 @@ class CalibrationReader:
         from tqdm import tqdm
 
         from mtl_edge.data.dataset import read_image
-        from mtl_edge.data.transforms import letterbox_image
+        from mtl_edge.deploy.letterbox import letterbox_image
 
         for start in tqdm(range(0, len(self.images), self.batch), desc="calibrate", unit=" batches", leave=False):
             chunk = self.images[start : start + self.batch]
@@ -66,8 +66,8 @@ class CalibrationReader:
 
 #: Calibration methods: ``minmax`` (the extremes seen) or ``percentile`` (clip the rare outliers).
 CALIBRATION_METHODS = ("minmax", "percentile")
-#: The default. On the shipped synth-edge (30 epochs, 500 validation scenes) percentile ranges cost signs
-#: mAP50 1.08 / 1.13 points (CPU / TensorRT graph), over the 1.0 target; min/max ranges 0.13 / 0.29.
+#: The default: percentile ranges clipped the rare large activations of small signs, over the 1.0-point
+#: accuracy target on the shipped model (docs/experiments.md has the figures).
 DEFAULT_CALIBRATION_METHOD = "minmax"
 #: Magnitude percentile kept by ``percentile`` calibration (the top 0.001% of values are clipped).
 PERCENTILE = 99.999

@@ -58,12 +58,12 @@ class DetectionConfig:
     late_fuse: int = 0
     top_k: int = 100  # detections kept per image
     # > 0: keep one detection per object by box suppression at this IoU among the top cells,
-    # not by 3x3 heat-map peaks (0). Separates neighbours one cell apart: +7 pts vehicles mAP@0.5.
+    # not by 3x3 heat-map peaks (0). Unlike peaks it separates neighbours one cell apart (a queue).
     nms_iou: float = 0.45
     gaussian: float = 0.54  # target Gaussian sigma = gaussian * box side / 6 (TTFNet's alpha/beta)
     # Smallest target sigma, in cells. Below 0.41 a small object's box is regressed by its centre
-    # cell alone; at 0.5 by that cell and its 4 neighbours. 0.5 in a full retrain of the shipped
-    # recipe: vehicles mAP@0.5 -0.2 pts on the validation scenes, -1.5 on fresh ones.
+    # cell alone; at 0.5 by that cell and its 4 neighbours. 0.3 because 0.5 measured no better
+    # (docs/experiments.md).
     min_sigma: float = 0.3
     heat_weight: float = 1.0
     box_weight: float = 5.0

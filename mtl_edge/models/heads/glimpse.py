@@ -27,31 +27,28 @@ class GlimpseConfig:
     candidates: int = 16  # class-agnostic candidates per image that get a glimpse
     # Box-suppression IoU among the candidates (0: the head's ``nms_iou``). With refine, two
     # candidates on one object converge and ``refined_nms_iou`` drops the copy afterwards, so
-    # the candidates can overlap more than the heat-map decode's detections may. At 0.7 on the
-    # shipped stride-4 model (glimpses refitted): vehicles mAP@0.5 +1.2 pts on the validation and
-    # on fresh scenes; vehicles with no candidate within IoU 0.5: 151 -> 101 of 2,329.
+    # the candidates may overlap more than detections: a small vehicle beside a larger one then
+    # survives to be refined. The shipped recipe uses 0.7 (measured in docs/experiments.md).
     candidate_nms_iou: float = 0.0
     context: float = 1.3  # crop side / longer box side: a margin of background around the object
     channels: tuple[int, ...] = (16, 32, 48, 64)  # CNN widths; every conv after the first halves the crop
     refine: bool = False  # also regress the candidate's box from the crop (a two-stage detector's box head)
     # With refine: crop, re-box and crop again this many times (class probabilities are averaged
-    # over the crops). Each pass starts from a better-centred box: +3 pts vehicles mAP@0.5 at 3.
+    # over the crops). Each pass starts from a better-centred box; the shipped vehicles glimpse uses 3.
     refine_steps: int = 1
     # With refine: after the last pass, drop a candidate whose refined box overlaps a better-scored
     # candidate's by IoU > this (0: off). Two candidates on one object converge to one box, and the
-    # copy is a false positive. At 0.5 on the stride-8 model shipped before: precision at score 0.3
-    # +3 pts; mAP@0.5 +0.5 pts on the validation scenes, -0.1 on fresh ones.
+    # copy is a false positive; the shipped recipe uses 0.5, which mainly raises precision.
     refined_nms_iou: float = 0.0
     # With refine: a candidate whose heat-map box has a longer side over this many input pixels
     # keeps that box (0: every candidate takes its refined box). A 24x24 crop of a large vehicle is
-    # too coarse to improve its box: median IoU 0.90-0.93 -> 0.84-0.88 over 64 px on the stride-8
-    # model shipped before. Class probabilities still come from every pass. At 48 there: vehicles
-    # mAP@0.5:0.95 +2.4 pts on the validation scenes, +2.2 on fresh ones; mAP@0.5 +0.1.
+    # too coarse to improve its box, so refinement would move it away. Class probabilities still
+    # come from every pass. The shipped recipe uses 48.
     refine_max_side: float = 0.0
     positive_iou: float = 0.5  # fitting: IoU with a labelled object from which a candidate takes its class
-    # Fitting: epochs for this glimpse (0: the recipe's ``train.glimpse_epochs``). On the shipped
-    # trunk 16 instead of 8 gave vehicles mAP@0.5 +0.6 / +0.3 pts and signs -0.7 / -1.6, so the
-    # shipped recipe sets 16 for the vehicles glimpse only.
+    # Fitting: epochs for this glimpse (0: the recipe's ``train.glimpse_epochs``), so one glimpse
+    # can fit longer than another: the shipped recipe fits the vehicles glimpse 16 epochs and the
+    # signs glimpse the default 8, which is what each measured best at.
     fit_epochs: int = 0
 
     def __post_init__(self) -> None:  # a recipe reports these with the key's path (config.from_dict)
