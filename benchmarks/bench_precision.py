@@ -8,7 +8,7 @@ ONNX Runtime's two top optimisation levels, ALL (adds the NCHWc float-conv layou
 the NHWC uint8-conv layout) and EXTENDED, since the best level differs per graph; the
 ratio column compares each row with FP32 at its own best level, and the second table
 pairs each graph's best level with FP32's best (the target for INT8 is at most 0.75x).
-The level the runtime picks for each graph is ``mtl_edge.runtime.ort_backend.optimization_level``.
+The level the runtime picks for each graph is ``mtl_edge.backends.ort.optimization_level``.
 
     python benchmarks/bench_precision.py                 # the shipped model, 2 threads
     python benchmarks/bench_precision.py --ckpt runs/x/best.pt --threads 4
@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from mtl_edge.assets import SHIPPED_CHECKPOINT
+from mtl_edge.backends.ort import optimization_level, session_options
+from mtl_edge.deploy.table import format_table
 from mtl_edge.export.onnx import read_metadata
-from mtl_edge.metrics import format_table
-from mtl_edge.runtime.ort_backend import optimization_level, session_options
 
 VARIANTS = {
     "fp32": {"precision": "fp32"},

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mtl_edge.metrics import format_table
+from mtl_edge.deploy.table import format_table
 
 
 def clip_path(frames: int) -> Path:
@@ -36,7 +36,7 @@ def clip_path(frames: int) -> Path:
 
 def network_only(backend, frames: int) -> float:
     """Seconds per call, the graph alone on one letterboxed frame."""
-    from mtl_edge.data.transforms import letterbox_image
+    from mtl_edge.deploy.letterbox import letterbox_image
     from mtl_edge.runtime.sources import open_source
 
     src = open_source(clip_path(frames))
@@ -54,7 +54,7 @@ def network_only(backend, frames: int) -> float:
 def measure(model: Path, clip: Path, frames: int, threads: int, rounds: int) -> tuple[list[dict[str, Any]], Any]:
     """Network-only and full-loop rows for one thread count (medians over alternating rounds,
     so that drift in the machine's speed hits both alike), and the last loop's statistics."""
-    from mtl_edge.runtime.backends import open_backend
+    from mtl_edge.backends import open_backend
     from mtl_edge.runtime.pipeline import Pipeline
     from mtl_edge.runtime.sources import open_source
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from . import __version__
 from .assets import SHIPPED_CHECKPOINT
+from .backends import backend_choices
+from .extras import missing_extra
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -108,9 +110,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .deploy.results import Thresholds
     from .runtime.api import Runtime
     from .runtime.live import ReconnectPolicy
-    from .runtime.results import Thresholds
 
     _show_stream_events()
     thresholds = Thresholds(vehicles=args.score_threshold, signs=args.score_threshold)
@@ -411,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", required=True, help="video file, image folder/glob, camera index, v4l2://, csi://, rtsp://, http://"
     )
     run.add_argument("--sink", action="append", default=None, help="out.mp4, out.jsonl, an image folder or display://")
-    run.add_argument("--backend", choices=["auto", "ort", "trt", "torch"], default="auto", help="inference backend")
+    run.add_argument("--backend", choices=backend_choices(), default="auto", help="inference backend")
     run.add_argument("--policy", choices=["latest", "all"], default=None, help="default: latest (live), all (files)")
     run.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
     run.add_argument("--loop", action="store_true", help="replay a file or folder source without end")
@@ -439,7 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--checkpoint", type=Path, default=None, help="checkpoint to run (default: the shipped one)")
     dm.add_argument("--frames", type=int, default=150, help="clip length in frames (30 FPS)")
     dm.add_argument("--seed", type=int, default=0, help="clip seed")
-    dm.add_argument("--backend", choices=["auto", "ort", "torch"], default="auto", help="inference backend")
+    dm.add_argument(
+        "--backend", choices=[b for b in backend_choices() if b != "trt"], default="auto", help="inference backend"
+    )
     dm.set_defaults(func=cmd_demo)
 
     pr = _command(
@@ -453,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and adds each head's metric change against FP32.",
     )
     pr.add_argument("model", type=Path, nargs="+", help=".onnx, .engine or checkpoint .pt; several: one row/bar each")
-    pr.add_argument("--backend", choices=["auto", "ort", "trt", "torch"], default="auto", help="backend to profile")
+    pr.add_argument("--backend", choices=backend_choices(), default="auto", help="backend to profile")
     pr.add_argument("--frames", type=int, default=50, help="timed calls after warm-up")
     pr.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     pr.add_argument("--compare", default=None, metavar="fp32,fp16,int8", help="precisions to export and compare")
@@ -489,6 +493,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished files are kept and a re-run resumes", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as e:  # a lazily imported module of an extra that is not installed
+        hint = missing_extra(e)
+        if hint is None:
+            raise
+        print(f"mtl-edge: error: {hint}", file=sys.stderr)
+        return 2
     except (ValueError, OSError, _engine_errors()) as e:  # our errors say what to fix; no traceback for them
         print(f"mtl-edge: error: {e}", file=sys.stderr)
         return 2

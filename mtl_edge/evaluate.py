@@ -18,10 +18,10 @@ import torch
 
 from mtl_edge.data.formats import read_drivable_mask, read_frames
 from mtl_edge.data.labels import SIGN_CLASSES, VEHICLE_CLASSES, FrameLabels
-from mtl_edge.data.transforms import letterbox_image
+from mtl_edge.deploy.letterbox import letterbox_image
+from mtl_edge.deploy.results import Thresholds, to_frame_result
 from mtl_edge.metrics import DetectionMetric, LaneMetric, drivable_metric, format_table
 from mtl_edge.models.network import DeployModel, MultiTaskNet, head_metadata
-from mtl_edge.runtime.results import Thresholds, to_frame_result
 
 #: Each head's headline metric, the one the README and the export table report.
 MAIN_METRIC = {"lanes": "f1", "vehicles": "mAP50", "signs": "mAP50", "drivable": "miou"}

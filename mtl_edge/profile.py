@@ -1,186 +1,66 @@
 """``mtl-edge profile``: latency per head, next to the host's pre/post-processing and the whole call.
 
-Node and module names carry their owner (``backbone``/``neck`` = the shared trunk,
-``heads.<name>`` = one head including its decode, ``preprocess`` = the in-graph
-normalisation), so each backend's timings group by that prefix:
+Each backend profiles itself (``Backend.profile``, :mod:`mtl_edge.backends`), grouping time
+by the owner each node or module name carries:
 
 - ONNX Runtime: session profiling gives each node's kernel time per run;
 - torch: forward hooks time the trunk and each head (CUDA-synchronised on a GPU);
 - TensorRT: an IProfiler gives per-layer times; layer names carry the ONNX node names
   (fused layers list several, and one spanning several owners is reported as such).
 
+This module renders the generated scene they run on, and compares, tabulates and plots profiles.
+
 Times are means over ``frames`` calls after a warm-up; whole-call p50/p99 too.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
-import time
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mtl_edge.export.naming import node_owner
-from mtl_edge.metrics import format_table
+from mtl_edge.backends import backend_class, backend_for
+from mtl_edge.backends.profiling import Profile
+from mtl_edge.deploy.table import format_table
 
 
-def group_of(owner: str) -> str:
-    """``backbone``/``neck`` -> ``trunk``; ``heads.signs`` -> ``signs``; others unchanged."""
-    if owner in ("backbone", "neck"):
-        return "trunk"
-    return owner.split(".", 1)[1] if owner.startswith("heads.") else owner
-
-
-@dataclass
-class Profile:
-    """Mean milliseconds per frame, by part, for one model on one backend."""
-
-    model: str
-    backend: str
-    frames: int
-    parts: dict[str, float]  # trunk, each head, preprocess (in graph), unattributed
-    host: dict[str, float]  # letterbox, postprocess on the host
-    call_ms: list[float] = field(default_factory=list)  # whole backend call per frame
-    metrics: dict[str, float] = field(default_factory=dict)  # head -> change vs FP32 (points), with --compare
-
-    @property
-    def call_mean(self) -> float:
-        return float(np.mean(self.call_ms))
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["call_p50"], d["call_p99"] = float(np.percentile(self.call_ms, 50)), float(np.percentile(self.call_ms, 99))
-        d["call_mean"] = self.call_mean
-        return d
-
-
-def _frame(input_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """A generated 1280x720 scene and its letterboxed model input."""
+def scene_image() -> np.ndarray:
+    """A generated 1280x720 scene: the frame every profile runs on."""
     from mtl_edge.data.synth.render import render
     from mtl_edge.data.synth.scene import sample_scene
-    from mtl_edge.data.transforms import letterbox_image
 
-    image = render(sample_scene(0)).image
-    return image, letterbox_image(image, input_hw)[0][None]
+    return render(sample_scene(0)).image
 
 
-def _host_times(backend: Any, image: np.ndarray, frames: int) -> dict[str, float]:
-    from mtl_edge.data.transforms import letterbox_image
-    from mtl_edge.runtime.results import to_frame_result
-
-    pre, post = [], []
-    for _ in range(frames):
-        t = time.perf_counter()
-        boxed, params = letterbox_image(image, backend.input_hw)
-        t1 = time.perf_counter()
-        out = backend.infer(boxed[None])
-        t2 = time.perf_counter()
-        to_frame_result(out, backend.heads, params, image.shape[:2], backend.input_hw)
-        t3 = time.perf_counter()
-        pre.append(t1 - t), post.append(t3 - t2)
-    return {"letterbox": 1e3 * float(np.mean(pre)), "postprocess": 1e3 * float(np.mean(post))}
+def _profile(model: Path, backend: str, frames: int, warmup: int = 5, **options: Any) -> Profile:
+    with backend_class(backend)(model, **options) as opened:
+        return opened.profile(scene_image(), frames, warmup)
 
 
 def profile_ort(path: Path, frames: int = 50, warmup: int = 5, threads: int | None = None) -> Profile:
     """Per-node kernel times from ONNX Runtime's session profiler, grouped by owner."""
-    import onnxruntime as ort
-
-    from mtl_edge.runtime.ort_backend import OrtBackend, session_options
-
-    backend = OrtBackend(path, threads=threads)
-    image, batch = _frame(backend.input_hw)
-    host = _host_times(backend, image, min(frames, 20))
-    # The NCHWc layout pass (level ALL) replaces nodes with renamed ones; EXTENDED still fuses
-    # Conv+activation but keeps the node names that carry each node's owner.
-    options = session_options(threads, "extended")
-    options.enable_profiling = True
-    with tempfile.TemporaryDirectory(prefix="mtl-edge-prof-") as tmp:
-        options.profile_file_prefix = str(Path(tmp) / "ort")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        feed = {session.get_inputs()[0].name: batch}
-        for _ in range(warmup):
-            session.run(None, feed)
-        calls = []
-        for _ in range(frames):
-            t = time.perf_counter()
-            session.run(None, feed)
-            calls.append(1e3 * (time.perf_counter() - t))
-        events = json.loads(Path(session.end_profiling()).read_text())
-    runs = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"][-frames:]
-    start = runs[0]["ts"] if runs else 0
-    parts: dict[str, float] = defaultdict(float)
-    for e in events:
-        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= start:
-            owner = node_owner(e["name"][: -len("_kernel_time")])
-            known = owner in ("preprocess", "backbone", "neck") or owner.startswith("heads.")
-            parts[group_of(owner) if known else "unattributed"] += e["dur"] / 1e3 / frames
-    parts["unattributed"] = parts.get("unattributed", 0.0) + max(float(np.mean(calls)) - sum(parts.values()), 0.0)
-    return Profile(str(path), "ort", frames, dict(parts), host, calls)
+    return _profile(path, "ort", frames, warmup, threads=threads)
 
 
 def profile_torch(checkpoint: Path, frames: int = 50, warmup: int = 5) -> Profile:
     """Trunk and per-head times from forward hooks on the deploy model (synchronised on CUDA)."""
-    import torch
+    return _profile(checkpoint, "torch", frames, warmup)
 
-    from mtl_edge.runtime.backends import TorchBackend
 
-    backend = TorchBackend(checkpoint)
-    image, batch = _frame(backend.input_hw)
-    host = _host_times(backend, image, min(frames, 20))
-    sync: Callable[[], None] = torch.cuda.synchronize if backend.device.type == "cuda" else (lambda: None)
-    net = backend.model
-    modules = {"preprocess": net.preprocess, "trunk/backbone": net.backbone, "trunk/neck": net.neck}
-    modules |= {name: head for name, head in net.heads.items()}
-    spent: dict[str, float] = defaultdict(float)
-    starts: dict[str, float] = {}
-
-    def timer(name: str) -> tuple[Callable[..., None], Callable[..., None]]:
-        def before(*_: Any) -> None:  # hooks must return None, or they replace inputs/outputs
-            sync()
-            starts[name] = time.perf_counter()
-
-        def after(*_: Any) -> None:
-            sync()
-            spent[name] += time.perf_counter() - starts[name]
-
-        return before, after
-
-    for name, module in modules.items():
-        before, after = timer(name)
-        module.register_forward_pre_hook(before)
-        module.register_forward_hook(after)
-    for _ in range(warmup):
-        backend.infer(batch)
-    spent.clear()
-    calls = []
-    for _ in range(frames):
-        t = time.perf_counter()
-        backend.infer(batch)
-        calls.append(1e3 * (time.perf_counter() - t))
-    parts: dict[str, float] = defaultdict(float)
-    for name, s in spent.items():
-        parts[name.split("/")[0]] += 1e3 * s / frames
-    parts["unattributed"] = max(float(np.mean(calls)) - sum(parts.values()), 0.0)
-    return Profile(str(checkpoint), "torch", frames, dict(parts), host, calls)
+def profile_trt(path: Path, frames: int = 50, warmup: int = 5) -> Profile:
+    """Per-layer TensorRT times (plain enqueues: per-layer reports do not work inside a CUDA graph)."""
+    return _profile(path, "trt", frames, warmup, cuda_graph=False)
 
 
 def profile_model(model: Path, backend: str = "auto", frames: int = 50, threads: int | None = None) -> Profile:
-    kind = "torch" if model.suffix in (".pt", ".pth") else "trt" if model.suffix in (".engine", ".plan") else "ort"
-    backend = kind if backend == "auto" else backend
+    """Profile ``model`` on ``backend`` (auto: the backend its file type maps to)."""
+    backend = backend_for(model) if backend == "auto" else backend
     if backend == "ort":
         return profile_ort(model, frames, threads=threads)
-    if backend == "torch":
-        return profile_torch(model, frames)
     if backend == "trt":
-        from mtl_edge.profile_trt import profile_trt
-
         return profile_trt(model, frames)
-    raise ValueError(f"--backend {backend!r}: choose ort, trt or torch")
+    return _profile(model, backend, frames)
 
 
 def compare(checkpoint: Path, precisions: list[str], out: Path, frames: int, val_images: int) -> list[Profile]:

@@ -41,3 +41,13 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny-run")
     train(tiny_recipe(*tiny_data), out, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_run, tmp_path_factory) -> Path:
+    """The tiny run exported to fp32 ONNX at 128x224 (the runtime and backend tests' model)."""
+    from mtl_edge.export.exporter import export
+
+    path = tmp_path_factory.mktemp("rt-model") / "tiny.onnx"
+    export(tiny_run / "best.pt", path, imgsz=(128, 224), val_images=0)
+    return path

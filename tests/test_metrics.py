@@ -1,4 +1,4 @@
-"""Tests for mtl_edge.metrics: detection AP against COCO's reference, lanes, segmentation, tables."""
+"""Tests for mtl_edge.metrics: detection AP against COCO's reference, lanes, segmentation."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from mtl_edge.metrics import (
     SegmentationMetric,
     box_iou,
     drivable_metric,
-    format_table,
     lane_iou_matrix,
 )
 
@@ -454,24 +453,6 @@ def test_segmentation_perfect_and_errors() -> None:
         m.update(np.zeros((2, 3)), t)
     with pytest.raises(ValueError, match="prediction values"):
         m.update(np.full((2, 2), 3), t)
-
-
-# --------------------------------------------------------------------------- tables
-
-
-def test_format_table() -> None:
-    rows = [
-        {"class": "car", "AP50": 0.91234, "num_gt": 120},
-        {"class": "motorcycle", "AP50": math.nan, "num_gt": 0},
-    ]
-    text = format_table(rows, ["class", "AP50", "num_gt"])
-    lines = text.splitlines()
-    assert lines[0].split() == ["class", "AP50", "num_gt"]
-    assert lines[2].split() == ["car", "0.912", "120"]
-    assert lines[3].split() == ["motorcycle", "-", "0"]
-    assert len({len(line) for line in lines[1:]}) == 1  # aligned columns
-    assert lines[2].index("0.912") + 5 == lines[3].index("-") + 1  # numbers right-aligned
-    assert format_table(rows).splitlines()[0].split() == ["class", "AP50", "num_gt"]
 
 
 def test_metrics_import_is_light() -> None:

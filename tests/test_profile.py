@@ -10,7 +10,7 @@ from mtl_edge.cli import main
 from mtl_edge.export.onnx import export_graph, finalize, model_metadata, save, simplify
 from mtl_edge.models.heads.detection import SignsConfig
 from mtl_edge.models.network import build_model
-from mtl_edge.profile import group_of, plot, profile_ort, table
+from mtl_edge.profile import plot, profile_ort, table
 
 HW = (128, 224)
 
@@ -24,10 +24,6 @@ def heavy_signs(tmp_path_factory):
     path = tmp_path_factory.mktemp("prof") / "heavy.onnx"
     save(finalize(graph, model_metadata(net, HW, "fp32", "0" * 64, 1)), path)
     return path
-
-
-def test_owner_groups():
-    assert group_of("backbone") == group_of("neck") == "trunk" and group_of("heads.signs") == "signs"
 
 
 def test_ort_profile_attributes_time_per_head_and_adds_up(heavy_signs):

@@ -79,7 +79,7 @@ def check_file(
     path: str | Path, target: str = "tensorrt", trt_major: int = 10, dynamic_batch: bool | None = None
 ) -> CheckReport:
     """Check one ONNX file; ``dynamic_batch=None`` allows a symbolic batch only where the metadata asks for it."""
-    from mtl_edge.export.onnx import read_metadata
+    from mtl_edge.deploy.metadata import read_metadata
 
     path = Path(path)
     model = load_onnx(path)

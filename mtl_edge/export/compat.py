@@ -286,7 +286,7 @@ def _infer(model: onnx.ModelProto) -> tuple[onnx.ModelProto | None, str]:
 
 
 def _cpu_int8_flavour(model: onnx.ModelProto) -> bool:
-    from mtl_edge.export.onnx import read_metadata
+    from mtl_edge.deploy.metadata import read_metadata
 
     try:
         return read_metadata(model).get("int8_target") == "cpu"

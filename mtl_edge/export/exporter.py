@@ -132,8 +132,8 @@ def _split_root(split: Any, role: str) -> Path | None:
 
 
 def _evaluate_file(path: Path, root: Path, n_images: int, threads: int | None = None) -> dict[str, dict[str, Any]]:
+    from mtl_edge.backends.ort import OrtBackend
     from mtl_edge.evaluate import evaluate_outputs
-    from mtl_edge.runtime.ort_backend import OrtBackend
 
     with OrtBackend(path, threads=threads) as backend:
         step = backend.batch if isinstance(backend.batch, int) else 8

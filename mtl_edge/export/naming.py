@@ -11,6 +11,8 @@ import ast
 
 import onnx
 
+from mtl_edge.deploy.metadata import node_owner as node_owner  # the owner prefix, read back by profilers
+
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 OWNERS = ("preprocess", "backbone", "neck")
 
@@ -55,8 +57,3 @@ def name_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
         for out in node.output:
             producer_owner[out] = owner
     return model
-
-
-def node_owner(name: str) -> str:
-    """The owner prefix of a node name made by :func:`name_nodes` (``heads.signs``, ``backbone``, ...)."""
-    return name.split("/", 1)[0]

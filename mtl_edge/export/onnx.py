@@ -8,7 +8,6 @@ metadata, run ``onnx.checker`` with ``full_check``, write atomically.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -18,22 +17,13 @@ import onnx
 import torch
 
 from mtl_edge import __version__
+from mtl_edge.deploy.metadata import METADATA_KEY, METADATA_SCHEMA, file_sha256, read_metadata
 from mtl_edge.export.naming import name_nodes
 from mtl_edge.fileio import atomic_write_bytes
 from mtl_edge.models.blocks import reparameterize_model
 from mtl_edge.models.network import MEAN, STD, DeployModel, MultiTaskNet, head_metadata
 
-METADATA_KEY = "mtl_edge"
-METADATA_SCHEMA = 1
 OPSET = 18
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def model_metadata(
@@ -65,18 +55,6 @@ def model_metadata(
         "checkpoint_sha256": checkpoint_sha256,
         **(extra or {}),
     }
-
-
-def read_metadata(model: onnx.ModelProto | str | Path) -> dict[str, Any]:
-    """The mtl-edge metadata of an ONNX model; a clear error if it has none."""
-    m = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model), load_external_data=False)
-    for prop in m.metadata_props:
-        if prop.key == METADATA_KEY:
-            return json.loads(prop.value)
-    raise ValueError(
-        f"{model if not isinstance(model, onnx.ModelProto) else 'model'}: no '{METADATA_KEY}' metadata; "
-        "it was not exported by `mtl-edge export`. Re-export it from its checkpoint."
-    )
 
 
 def export_graph(

@@ -36,16 +36,15 @@ from mtl_edge.export.calibration import (
     calibration_tensors,
 )
 from mtl_edge.export.naming import node_owner
+from mtl_edge.export.qdq_placement import fold_constant_channels, quantize_upsample_inputs
 from mtl_edge.export.qdq_rewrites import (
     adopt_unnamed,
     first_conv,
     first_convs,
-    fold_constant_channels,
     frame_normalisation,
     integer_logits,
     nhwc_upsamples,
     quantize_input_directly,
-    quantize_upsample_inputs,
 )
 
 #: Ops converted to float16, and which of their inputs carry data (the rest keep their types).
@@ -209,8 +208,8 @@ def quantize_int8(
     copy moves int8; and constant channels concatenated before a conv (the lanes head's
     x/y coordinates) are folded into a constant Add after it (:func:`fold_constant_channels`),
     so the conv quantizes its features at their own scale instead of one scale shared with
-    [-1, 1] coordinates. The CPU graph keeps that Concat: there the fold measured no gain
-    and would put a float conv and ReLU into its uint8 chain.
+    [-1, 1] coordinates. The CPU graph keeps that Concat: the fold would put a float conv
+    and ReLU into its uint8 chain (docs/experiments.md has the measurement).
     ``target="cpu"``: uint8 activations with a zero
     point, which ONNX Runtime's x86 kernels run fastest; each ReLU is folded into the
     quantization of its conv's output (a uint8 range that starts at 0), so one conv
@@ -223,15 +222,13 @@ def quantize_int8(
 
     ``method="percentile"`` clips each activation's range to the 99.999th percentile of
     its magnitudes, except the features the logits convs read, which keep their full
-    range: a small sign's peak is exactly such a rare large value (on the shipped model's
-    CPU graph, clipping those too cost signs mAP50 1.3 points instead of 0.2).
+    range: a small sign's peak is exactly such a rare large value.
     ``method="minmax"``, the default, keeps every range whole (see
     :data:`~mtl_edge.export.calibration.DEFAULT_CALIBRATION_METHOD` for why).
 
     The first conv, the one that reads the frame, is the sensitive one: its input spans
     all 256 levels, and x86 int8 kernels without VNNI add pairs of u8 x s8 products in
-    int16, which saturates there (measured on the shipped model: keeping only that conv
-    out of int8 cut the heads' logit error ~13x; any other single conv, under 10%). So the
+    int16, which saturates there (it was most of the INT8 error; docs/experiments.md). So the
     CPU graph stores that conv's weights as uint8 (ONNX Runtime's u8u8 kernel does not
     saturate), and the TensorRT graph, whose int8 activations cannot hold the frame's
     256 levels anyway, keeps that one conv in float by default (a 3-channel conv: on a
@@ -239,10 +236,8 @@ def quantize_int8(
 
     The glimpse classifiers (``heads.<name>/glimpse/...``) stay float in both: they read
     full-range pixel crops (the first conv's problem again), their outputs are the
-    detection scores and box corrections themselves, and they are 2% of the FLOPs (on
-    the shipped model, int8 glimpses cost vehicles mAP50 1.8 points; with uint8 weights on
-    their crop convs they kept their accuracy but made the CPU graph slower, 0.78-0.83x
-    FP32 against 0.75x with float glimpses).
+    detection scores and box corrections themselves, and they are 2% of the FLOPs (what
+    int8 glimpses cost is in docs/experiments.md).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data

@@ -100,7 +100,7 @@ def _major(version: str) -> int:
     return int(version.split(".")[0])
 
 
-def _import_tensorrt() -> Any:
+def import_tensorrt() -> Any:
     try:
         import tensorrt as trt
     except Exception as e:  # noqa: BLE001
@@ -120,7 +120,7 @@ def trt_logger() -> Any:
     """
     global _LOGGER
     if _LOGGER is None:
-        trt = _import_tensorrt()
+        trt = import_tensorrt()
         severity = trt.ILogger.Severity
 
         class _Logger(trt.ILogger):
@@ -159,7 +159,7 @@ def _network_flags(trt: Any) -> int:
 
 
 @functools.cache
-def _cudart() -> Any:
+def load_cudart() -> Any:
     """cuda-python's runtime bindings, resolved once (the TensorRT backend calls this per frame)."""
     try:
         from cuda.bindings import runtime as cudart  # cuda-python >= 12.6, 13
@@ -175,7 +175,7 @@ def _cudart() -> Any:
     return cudart
 
 
-def _cuda_check(cudart: Any, status: Any, call: str) -> None:
+def cuda_check(cudart: Any, status: Any, call: str) -> None:
     if status != cudart.cudaError_t.cudaSuccess:
         _, text = cudart.cudaGetErrorString(status)
         text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
@@ -187,11 +187,11 @@ def _cuda_check(cudart: Any, status: Any, call: str) -> None:
 
 def gpu_identity() -> tuple[str, str]:
     """(GPU name, compute capability "major.minor") of the current CUDA device, via cuda-python."""
-    cudart = _cudart()
+    cudart = load_cudart()
     status, device = cudart.cudaGetDevice()
-    _cuda_check(cudart, status, "cudaGetDevice")
+    cuda_check(cudart, status, "cudaGetDevice")
     status, props = cudart.cudaGetDeviceProperties(device)
-    _cuda_check(cudart, status, "cudaGetDeviceProperties")
+    cuda_check(cudart, status, "cudaGetDeviceProperties")
     name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else str(props.name)
     return name.rstrip("\x00").strip(), f"{props.major}.{props.minor}"
 
@@ -336,11 +336,11 @@ def build_engine(
     cache_path = Path(timing_cache) if timing_cache is not None else None
     if not onnx_path.is_file():
         raise FileNotFoundError(f"ONNX file {onnx_path} does not exist; export it first with `mtl-edge export`")
-    from mtl_edge.export.onnx import file_sha256, read_metadata  # imports torch: only when building
+    from mtl_edge.deploy.metadata import file_sha256, read_metadata
 
     metadata = model_metadata if model_metadata is not None else read_metadata(onnx_path)
     check_dla_precision(metadata.get("precision"), dla_core)  # before TensorRT: a wrong request costs nothing
-    trt = _import_tensorrt()
+    trt = import_tensorrt()
     onnx_sha = file_sha256(onnx_path)
     gpu, cc = gpu_identity()
     hint = rebuild_hint or _default_hint(onnx_path, engine_path, dla_core, max_batch)

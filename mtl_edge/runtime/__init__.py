@@ -1,4 +1,4 @@
-"""Streaming inference: backends, sources, the pipeline and its results."""
+"""Streaming inference: sources -> the pipeline (one backend call per batch) -> sinks."""
 
 from __future__ import annotations
 

@@ -6,12 +6,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mtl_edge.runtime.backends import open_backend
+from mtl_edge.backends import open_backend
+from mtl_edge.deploy.results import FrameResult, Thresholds
 from mtl_edge.runtime.live import ReconnectPolicy
 from mtl_edge.runtime.pipeline import Pipeline
-from mtl_edge.runtime.results import FrameResult, Thresholds
 from mtl_edge.runtime.sinks import open_sink
 from mtl_edge.runtime.sources import open_source
+
+#: Frame rate of video sinks when the source does not report one (image folders, a stream not yet connected).
+DEFAULT_FPS = 30.0
 
 
 class Runtime:
@@ -41,10 +44,10 @@ class Runtime:
         """A pipeline from ``source`` (a URI or a source object) into ``sinks`` (URIs).
 
         ``loop`` replays a file source; ``reconnect`` sets a network stream's timeouts and backoff.
+        Video sinks are written at the source's frame rate.
         """
         src = open_source(source, loop, reconnect) if isinstance(source, (str, Path)) else source
-        fps = 30.0
-        opened = [open_sink(s, fps) for s in sinks]
+        opened = [open_sink(s, src.fps or DEFAULT_FPS) for s in sinks]
         return Pipeline(self.backend, src, opened, policy, max_frames, hud, self.thresholds)
 
     def stream(self, source: str | Path | Any, **options: Any) -> Iterator[FrameResult]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mtl_edge.data.transforms import LetterboxParams, letterbox_image, letterbox_video_frame
+from mtl_edge.deploy.letterbox import LetterboxParams, letterbox_image, letterbox_video_frame
 
 
 class SourceError(ValueError):
@@ -21,7 +21,7 @@ class Frame:
     ``VideoFrame``) that becomes one only when :attr:`image` is read. :meth:`letterboxed`
     scales a decoder's YUV planes to the network size before converting them to RGB, so a
     loop that draws nothing never makes full-resolution RGB (see
-    :func:`~mtl_edge.data.transforms.letterbox_video_frame`).
+    :func:`~mtl_edge.deploy.letterbox.letterbox_video_frame`).
     """
 
     __slots__ = ("index", "timestamp", "_pixels")

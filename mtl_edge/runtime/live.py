@@ -66,6 +66,7 @@ class LiveSource:
         self.corrupt = 0  # frames that could not be decoded, skipped
         self.reconnects = 0  # successful connections after the first
         self.finished = False  # a finite stream (a file) reached its end: no reconnect
+        self.fps: float | None = None  # the frame rate the connection reports, once connected
         self.events: list[StreamEvent] = []
         self._stop = threading.Event()
         self._pending: tuple[Any, str] | None = None

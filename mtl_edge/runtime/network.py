@@ -12,14 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from mtl_edge.runtime.decoding import decoded_frames, stream_fps
 from mtl_edge.runtime.live import LiveSource, PermanentFailure, ReconnectPolicy, StreamFailure
-from mtl_edge.runtime.sources import decoded_frames
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
-
-
-def is_stream_url(text: str) -> bool:
-    return text.startswith(STREAM_SCHEMES)
 
 
 class NetworkSource(LiveSource):
@@ -46,6 +42,7 @@ class NetworkSource(LiveSource):
         if not container.streams.video:
             container.close()
             raise PermanentFailure("the stream has no video track. Check the URL.")
+        self.fps = stream_fps(container.streams.video[0])
         return container, f"{container.streams.video[0].codec_context.name} via {container.format.name}"
 
     def _images(self, container: Any) -> Iterator[Any]:

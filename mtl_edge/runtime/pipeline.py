@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from mtl_edge.metrics import format_table
-from mtl_edge.runtime.results import FrameResult, Thresholds, to_frame_result
+from mtl_edge.deploy.results import FrameResult, Thresholds, to_frame_result
+from mtl_edge.deploy.table import format_table
+from mtl_edge.runtime.sources import Source
 
 _END = object()
 STAGES = ("capture", "preprocess", "infer", "postprocess", "sink")
@@ -81,7 +82,7 @@ class Pipeline:
     def __init__(
         self,
         backend: Any,
-        source: Any,
+        source: Source,
         sinks: Sequence[Any] = (),
         policy: str | None = None,
         max_frames: int | None = None,
@@ -219,9 +220,7 @@ class Pipeline:
             ok = not self._errors
         finally:
             self._stop.set()
-            stop_source = getattr(self.source, "stop", None)  # a network source may be waiting to reconnect
-            if stop_source is not None:
-                stop_source()
+            self.source.stop()  # a network source may be waiting to reconnect
             while capture.is_alive():  # unblock a capture thread waiting on a full queue
                 try:
                     self._frames.get_nowait()
@@ -235,8 +234,8 @@ class Pipeline:
                 for sink in self.sinks:
                     sink.close(ok=True)  # what was written so far is kept (a clean, playable file)
             self.stats.wall_s = time.perf_counter() - t0
-            self.stats.corrupt = getattr(self.source, "corrupt", 0)
-            self.stats.reconnects = getattr(self.source, "reconnects", 0)
+            self.stats.corrupt = self.source.corrupt
+            self.stats.reconnects = self.source.reconnects
             self.source.close()
         if self._errors and not ok:
             raise self._errors[0]

@@ -12,7 +12,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mtl_edge.runtime.results import FrameResult
+from mtl_edge.deploy.draw import draw_result
+from mtl_edge.deploy.results import FrameResult
+from mtl_edge.deploy.video import H264Writer
 
 
 class Sink(Protocol):
@@ -29,13 +31,9 @@ class VideoSink:
     needs_image = True
 
     def __init__(self, path: Path, fps: float = 30.0) -> None:
-        from mtl_edge.data.synth.video import H264Writer
-
         self._writer = H264Writer(path, fps)
 
     def write(self, image: np.ndarray, result: FrameResult, hud: str | None) -> None:
-        from mtl_edge.data.draw import draw_result
-
         self._writer.write(draw_result(image, result, hud))
 
     def close(self, ok: bool = True) -> None:
@@ -73,7 +71,6 @@ class ImageFolderSink:
     def write(self, image: np.ndarray, result: FrameResult, hud: str | None) -> None:
         import cv2
 
-        from mtl_edge.data.draw import draw_result
         from mtl_edge.fileio import atomic_write_bytes
 
         ok, data = cv2.imencode(".jpg", cv2.cvtColor(draw_result(image, result, hud), cv2.COLOR_RGB2BGR))
@@ -95,8 +92,6 @@ class DisplaySink:
 
     def write(self, image: np.ndarray, result: FrameResult, hud: str | None) -> None:
         import cv2
-
-        from mtl_edge.data.draw import draw_result
 
         cv2.imshow("mtl-edge", cv2.cvtColor(draw_result(image, result, hud), cv2.COLOR_RGB2BGR))
         cv2.waitKey(1)

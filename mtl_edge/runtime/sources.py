@@ -1,5 +1,6 @@
 """Frame sources: video files, image folders or globs, cameras and GStreamer pipelines, and
-:func:`open_source`, which also opens network streams (:mod:`mtl_edge.runtime.network`).
+:func:`open_source`, which opens any of them from a URI through one table of schemes
+(network streams live in :mod:`mtl_edge.runtime.network`).
 
 Every source yields :class:`Frame` objects (pixels, an index and a timestamp). A
 frame that cannot be decoded is counted in ``corrupt`` and skipped; the stream goes on.
@@ -11,19 +12,18 @@ from __future__ import annotations
 
 import glob
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from mtl_edge.runtime.decoding import decoded_frames, stream_fps
 from mtl_edge.runtime.frame import Frame, SourceError
 from mtl_edge.runtime.live import LiveSource, PermanentFailure, ReconnectPolicy, StreamFailure
+from mtl_edge.runtime.network import STREAM_SCHEMES, NetworkSource
 
-if TYPE_CHECKING:
-    from mtl_edge.runtime.network import NetworkSource
-
-__all__ = ["Frame", "SourceError", "open_source"]
+__all__ = ["Frame", "Source", "SourceError", "open_source", "SCHEMES"]
 
 log = logging.getLogger(__name__)
 
@@ -31,24 +31,39 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".h264", ".ts")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-def decoded_frames(packets: Iterable[Any], source: Any) -> Iterator[Any]:
-    """The decoded frames of ``packets``, in order; a packet that fails to decode is counted in
-    ``source.corrupt`` and skipped. Demuxing errors propagate."""
-    import av
+class Source(Protocol):
+    """What the pipeline reads from a source."""
 
-    for packet in packets:
-        try:
-            decoded = packet.decode()
-        except av.FFmpegError:
-            source.corrupt += 1
-            continue
-        yield from decoded
+    #: cameras and streams: reconnect when lost, read with the latest-frame policy by default
+    live: bool
+    #: frames that could not be decoded, skipped
+    corrupt: int
+    #: successful connections after the first (0 for files)
+    reconnects: int
+    #: frames per second the source delivers, None when unknown (sinks then write 30)
+    fps: float | None
+
+    def frames(self) -> Iterator[Frame]: ...
+
+    def stop(self) -> None:
+        """Make a blocked ``frames()`` return soon (a stream waiting to reconnect)."""
+
+    def close(self) -> None: ...
 
 
-class VideoFileSource:
-    """Decode a video file with PyAV (FFmpeg); every frame, in order."""
+class FileSource:
+    """Defaults of a finite, local source: not live, never reconnects, nothing to interrupt."""
 
     live = False
+    reconnects = 0
+    fps: float | None = None
+
+    def stop(self) -> None:
+        pass
+
+
+class VideoFileSource(FileSource):
+    """Decode a video file with PyAV (FFmpeg); every frame, in order."""
 
     def __init__(self, path: Path) -> None:
         import av
@@ -60,6 +75,7 @@ class VideoFileSource:
         except (av.FFmpegError, IndexError) as e:
             raise SourceError(f"{path}: not a readable video ({e}). Check the file or re-encode it (H.264 mp4).") from e
         self._stream.thread_type = "AUTO"
+        self.fps = stream_fps(self._stream)
 
     def frames(self) -> Iterator[Frame]:
         import av
@@ -78,10 +94,8 @@ class VideoFileSource:
         self._container.close()
 
 
-class ImageFolderSource:
+class ImageFolderSource(FileSource):
     """Images of a folder (sorted) or of a glob pattern."""
-
-    live = False
 
     def __init__(self, paths: list[Path], where: str) -> None:
         if not paths:
@@ -137,6 +151,7 @@ class CaptureSource(LiveSource):
                 "or that OpenCV was built with GStreamer for csi:// and pipelines."
             )
         size = f"{int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))}x{int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))}"
+        self.fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
         return cap, f"{size} via OpenCV {cap.getBackendName()}"
 
     def _images(self, cap: Any) -> Iterator[np.ndarray]:
@@ -167,14 +182,13 @@ def csi_pipeline(sensor: int, width: int = 1280, height: int = 720, fps: int = 3
     )
 
 
-class LoopedSource:
+class LoopedSource(FileSource):
     """A file source played over and over (``--loop``); indices and timestamps keep rising."""
-
-    live = False
 
     def __init__(self, open_once: Callable[[], VideoFileSource | ImageFolderSource]) -> None:
         self._open_once, self._done_corrupt = open_once, 0
         self._current = open_once()  # opened now, so a bad path fails here and not in the capture thread
+        self.fps = self._current.fps
 
     @property
     def corrupt(self) -> int:
@@ -200,30 +214,34 @@ class LoopedSource:
         self._current.close()
 
 
-def open_source(
-    uri: str | Path, loop: bool = False, reconnect: ReconnectPolicy | None = None
-) -> VideoFileSource | ImageFolderSource | CaptureSource | NetworkSource | LoopedSource:
-    """Open a source from a URI: file, folder, glob, camera index, v4l2://, csi://N, gst://PIPELINE,
-    rtsp:// or http(s)://.
+def _capture(target: str, backend: str, what: str, policy: ReconnectPolicy | None) -> CaptureSource:
+    import cv2
+
+    return CaptureSource(target, getattr(cv2, backend), what, policy)
+
+
+#: URI prefix -> how to open the rest of the URI (the whole URI, the rest, the reconnect policy).
+SCHEMES: dict[str, Callable[[str, str, ReconnectPolicy | None], Source]] = {
+    **{prefix: (lambda uri, rest, policy: NetworkSource(uri, policy)) for prefix in STREAM_SCHEMES},
+    "v4l2://": lambda uri, rest, policy: _capture(rest, "CAP_V4L2", uri, policy),
+    "csi://": lambda uri, rest, policy: _capture(csi_pipeline(int(rest or 0)), "CAP_GSTREAMER", uri, policy),
+    "gst://": lambda uri, rest, policy: _capture(rest, "CAP_GSTREAMER", "GStreamer pipeline", policy),
+}
+
+
+def open_source(uri: str | Path, loop: bool = False, reconnect: ReconnectPolicy | None = None) -> Source:
+    """Open a source from a URI: a file, folder or glob, a camera index, or one of :data:`SCHEMES`
+    (v4l2://, csi://N, gst://PIPELINE, rtsp://, http(s)://).
 
     ``loop`` replays a file or folder without end; ``reconnect`` sets a live source's
     timeouts and backoff.
     """
-    import cv2
-
-    from mtl_edge.runtime.network import NetworkSource, is_stream_url
-
     text = str(uri)
-    if is_stream_url(text):
-        return NetworkSource(text, reconnect)
+    for prefix, opener in SCHEMES.items():
+        if text.startswith(prefix):
+            return opener(text, text[len(prefix) :], reconnect)
     if text.isdigit():
         return CaptureSource(int(text), what=f"camera {text}", policy=reconnect)
-    if text.startswith("v4l2://"):
-        return CaptureSource(text[len("v4l2://") :], cv2.CAP_V4L2, text, reconnect)
-    if text.startswith("csi://"):
-        return CaptureSource(csi_pipeline(int(text[len("csi://") :] or 0)), cv2.CAP_GSTREAMER, text, reconnect)
-    if text.startswith("gst://"):
-        return CaptureSource(text[len("gst://") :], cv2.CAP_GSTREAMER, "GStreamer pipeline", reconnect)
     if loop:
         return LoopedSource(lambda: open_file_source(text))
     return open_file_source(text)

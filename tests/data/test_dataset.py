@@ -14,7 +14,8 @@ from torchvision import tv_tensors
 from mtl_edge.data.dataset import HEADS, DrivingDataset, ImageReadError, collate
 from mtl_edge.data.formats import write_drivable_mask, write_frames
 from mtl_edge.data.labels import SIGN_CLASSES, VEHICLE_CLASSES, Box2D, FrameLabels, LaneLabel, ObjectLabel
-from mtl_edge.data.transforms import build_transforms, unletterbox_points
+from mtl_edge.data.transforms import build_transforms
+from mtl_edge.deploy.letterbox import unletterbox_points
 
 H, W = 60, 100
 LANE_A = np.array([[10.0, 58.0], [40.0, 30.0], [55.0, 12.0]], dtype=np.float32)

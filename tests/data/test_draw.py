@@ -32,22 +32,3 @@ def test_draw_frame_marks_boxes_lanes_and_mask():
     tint = out[190, 10].astype(int)
     assert (np.sign(tint - 128) == np.sign(np.array(DRIVABLE_COLOURS[DRIVABLE_DIRECT]) - 128)).all()
     assert not (out[150, 254] == out[150, 220]).all()  # the lane polyline passes (254, 150)
-
-
-def test_overlay_mask_blends_each_coloured_value_and_leaves_the_rest():
-    from mtl_edge.data.draw import overlay_mask
-
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
-    mask = np.zeros((90, 160), np.uint8)
-    mask[40:70, 10:100] = 1
-    mask[60:85, 90:150] = 2
-    mask[45:50, 120:130] = 7  # a value without a colour
-    colours = {1: (60, 220, 60), 2: (60, 120, 255)}
-    out = overlay_mask(image.copy(), mask, colours, alpha=0.35)
-    assert (overlay_mask(image.copy(), mask.astype(np.int64), colours, alpha=0.35) == out).all()  # any int type
-    expected = image.astype(float)
-    for value, colour in colours.items():
-        expected[mask == value] = expected[mask == value] * 0.65 + np.array(colour) * 0.35
-    assert np.abs(out.astype(float) - expected).max() <= 1.0  # rounding only
-    assert (out[~np.isin(mask, [1, 2])] == image[~np.isin(mask, [1, 2])]).all()

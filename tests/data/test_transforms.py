@@ -9,16 +9,8 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from mtl_edge.data.transforms import (
-    Letterbox,
-    MarkOutsidePoints,
-    SanitizeBoxes,
-    build_transforms,
-    letterbox_params,
-    points_inside,
-    unletterbox_boxes,
-    unletterbox_points,
-)
+from mtl_edge.data.transforms import Letterbox, MarkOutsidePoints, SanitizeBoxes, build_transforms, points_inside
+from mtl_edge.deploy.letterbox import letterbox_params, unletterbox_boxes, unletterbox_points
 
 RED, GREEN, BLUE = 0, 1, 2  # channel that marks the box, the lane and the drivable area
 BOX = (150.0, 70.0, 270.0, 160.0)
@@ -98,15 +90,6 @@ def assert_aligned(image: torch.Tensor, target: dict) -> None:
     blue = colour_region(image, BLUE)
     mask = target["drivable"].numpy() == 1
     assert (mask & blue).sum() / (mask | blue).sum() > 0.9
-
-
-@pytest.mark.parametrize("src_hw", [(360, 500), (720, 1280), (384, 640), (100, 333), (500, 200)])
-def test_letterbox_params_fit_and_centre(src_hw: tuple[int, int]) -> None:
-    scale, pad_x, pad_y = letterbox_params(src_hw, (384, 640))
-    assert scale == pytest.approx(min(384 / src_hw[0], 640 / src_hw[1]))
-    new_w, new_h = 640 - 2 * pad_x, 384 - 2 * pad_y
-    assert abs(new_w - src_hw[1] * scale) <= 1.5 and abs(new_h - src_hw[0] * scale) <= 1.5
-    assert min(pad_x, pad_y) == 0 or (pad_x, pad_y) == (0, 0)
 
 
 @pytest.mark.parametrize("src_hw", [(360, 500), (720, 1280), (100, 333), (500, 200), (384, 640)])
@@ -261,5 +244,3 @@ def test_sanitize_passes_samples_without_boxes() -> None:
 def test_letterbox_rejects_bad_size() -> None:
     with pytest.raises(ValueError, match="height, width"):
         Letterbox((0, 640))
-    with pytest.raises(ValueError, match="positive"):
-        letterbox_params((0, 10), (384, 640))

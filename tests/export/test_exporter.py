@@ -22,7 +22,7 @@ def test_export_writes_a_checked_file_with_metadata(tiny_run, tmp_path):
 def test_dynamic_batch_runs_any_batch_like_the_static_graph(tiny_run, tmp_path):
     import numpy as np
 
-    from mtl_edge.runtime.ort_backend import OrtBackend
+    from mtl_edge.backends.ort import OrtBackend
 
     report = export(tiny_run / "best.pt", tmp_path / "d.onnx", imgsz=(128, 224), batch="dynamic", val_images=0)
     export(tiny_run / "best.pt", tmp_path / "s.onnx", imgsz=(128, 224), val_images=0)
@@ -84,7 +84,7 @@ def test_int8_export_measures_every_head_against_fp32(tiny_run, tiny_data, tmp_p
 
 
 def test_each_graph_runs_at_its_fastest_optimisation_level(tiny_run, tiny_data, tmp_path, monkeypatch):
-    from mtl_edge.runtime.ort_backend import optimization_level
+    from mtl_edge.backends.ort import optimization_level
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     common = {"imgsz": (128, 224), "calib": tiny_data[0], "calib_images": 2, "val_images": 0}

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mtl_edge.data.formats import read_frames
-from mtl_edge.data.transforms import letterbox_image
+from mtl_edge.deploy.letterbox import letterbox_image
 from mtl_edge.export.naming import node_owner
 from mtl_edge.export.onnx import export_graph, finalize, model_metadata, read_metadata, save, simplify
 from mtl_edge.models.loading import load_model

@@ -279,14 +279,14 @@ def scenes(shipped_onnx):
 
 
 def _ort(path, images):
-    from mtl_edge.runtime.ort_backend import OrtBackend
+    from mtl_edge.backends.ort import OrtBackend
 
     with OrtBackend(path) as backend:
         return backend.infer(images)
 
 
 def _trt(path, images, **kwargs):
-    from mtl_edge.runtime.trt_backend import TrtBackend
+    from mtl_edge.backends.trt import TrtBackend
 
     with TrtBackend(path, **kwargs) as backend:
         return {k: np.concatenate(v) for k, v in _per_frame(backend, images).items()}
@@ -320,7 +320,7 @@ def test_shipped_engine_headers_record_the_build(shipped_engines):
 
 @needs_trt
 def test_backend_with_and_without_cuda_graph_agree(shipped_engines, scenes):
-    from mtl_edge.runtime.trt_backend import TrtBackend
+    from mtl_edge.backends.trt import TrtBackend
 
     engine = shipped_engines["fp16"]
     with TrtBackend(engine, cuda_graph=True) as graphed, TrtBackend(engine, cuda_graph=False) as plain:
@@ -336,7 +336,7 @@ def test_backend_with_and_without_cuda_graph_agree(shipped_engines, scenes):
 
 @needs_trt
 def test_dynamic_batch_engine_runs_any_batch_up_to_its_profile(shipped_onnx, shipped_engines, scenes):
-    from mtl_edge.runtime.trt_backend import TrtBackend
+    from mtl_edge.backends.trt import TrtBackend
 
     header, _ = read_engine(shipped_engines["dynamic"])
     assert header["build"]["batch"] == {"min": 1, "opt": 1, "max": 4}
@@ -354,7 +354,8 @@ def test_dynamic_batch_engine_runs_any_batch_up_to_its_profile(shipped_onnx, shi
 
 @needs_trt
 def test_profile_and_layer_precisions_of_the_shipped_engines(shipped_engines):
-    from mtl_edge.profile_trt import inspect_engine, profile_trt
+    from mtl_edge.backends.trt import inspect_engine
+    from mtl_edge.profile import profile_trt
 
     prof = profile_trt(shipped_engines["fp16"], frames=10)
     assert {"trunk", "vehicles", "signs", "lanes", "drivable"} <= set(prof.parts), prof.parts

@@ -13,8 +13,8 @@ import onnx
 import pytest
 import torch
 
+from mtl_edge.backends.ort import OrtBackend
 from mtl_edge.export.compat import check, errors
-from mtl_edge.runtime.ort_backend import OrtBackend
 from tests.export.conftest import SHIPPED_EXPORTS, export_shipped
 
 FLAVOURS = ("fp32", "fp16", "int8", "int8-cpu")

@@ -1,22 +1,13 @@
-"""Runtime fixtures: a small exported model and a real encoded clip."""
+"""Runtime fixtures: a real encoded clip and frames that carry their index (the model: ``tiny_onnx``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mtl_edge.data.synth.video import write_h264
+from mtl_edge.deploy.video import write_h264
 
 HW = (128, 224)
-
-
-@pytest.fixture(scope="session")
-def tiny_onnx(tiny_run, tmp_path_factory):
-    from mtl_edge.export.exporter import export
-
-    path = tmp_path_factory.mktemp("rt-model") / "tiny.onnx"
-    export(tiny_run / "best.pt", path, imgsz=HW, val_images=0)
-    return path
 
 
 def numbered_frames(n: int, hw: tuple[int, int] = (180, 320)) -> list[np.ndarray]:

@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from mtl_edge.data.transforms import letterbox_image
+from mtl_edge.deploy.letterbox import letterbox_image
 from mtl_edge.runtime.frame import Frame
 
 from .conftest import index_of, numbered_frames

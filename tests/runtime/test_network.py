@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from mtl_edge.runtime.backends import open_backend
+from mtl_edge.backends import open_backend
 from mtl_edge.runtime.live import ReconnectPolicy
 from mtl_edge.runtime.network import NetworkSource
 from mtl_edge.runtime.pipeline import Pipeline

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from mtl_edge.backends import ModelFileError, open_backend
+from mtl_edge.backends.torch import TorchBackend
 from mtl_edge.runtime.api import Runtime
-from mtl_edge.runtime.backends import TorchBackend, open_backend
-from mtl_edge.runtime.ort_backend import ModelFileError
 from mtl_edge.runtime.pipeline import Pipeline
-from mtl_edge.runtime.sources import Frame, open_source
+from mtl_edge.runtime.sources import FileSource, Frame, open_source
 
 from .conftest import HW, numbered_frames
 
@@ -27,7 +27,9 @@ def test_file_source_processes_every_frame_once_into_sinks(tiny_onnx, clip, tmp_
     assert stats.frames == 24 and stats.dropped == 0 and stats.corrupt == 0
     lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert [d["index"] for d in lines] == list(range(24)) and "infer" in lines[0]["timings_ms"]
-    assert len(list(open_source(video).frames())) == 24  # the annotated video decodes, frame for frame
+    annotated = open_source(video)
+    assert len(list(annotated.frames())) == 24  # the annotated video decodes, frame for frame
+    assert annotated.fps == pytest.approx(24.0)  # written at the source's rate, not a fixed 30
     assert all(0 <= p[0] <= 320 for r in results for ln in r.lanes for p in ln.points)  # source pixels
     assert stats.ms["infer"] and np.percentile(stats.ms["infer"], 99) > 0
 
@@ -38,7 +40,7 @@ def test_max_frames_and_image_folder_sink(tiny_onnx, clip, tmp_path):
     assert stats.frames == 5 and len(list((tmp_path / "frames").glob("*.jpg"))) == 5
 
 
-class _LiveSource:
+class _LiveSource(FileSource):
     """A camera stand-in: frames arrive every 2 ms whether or not anyone keeps up."""
 
     live, corrupt = True, 0
@@ -104,10 +106,10 @@ def test_hud_shows_the_rate_frames_come_out_at_a_slow_sink_included(tiny_onnx):
     assert len(sink.huds) == 80 and 8 < fps <= 26, sink.huds[-1]  # 40 ms a frame: 25 FPS at best
 
 
-class _DecodedSource:
+class _DecodedSource(FileSource):
     """Frames as a video decoder hands them over (yuv420p PyAV frames), kept for inspection."""
 
-    live, corrupt = False, 0
+    corrupt = 0
 
     def __init__(self) -> None:
         import av
@@ -153,7 +155,7 @@ def test_wrong_model_files_are_refused_clearly(tmp_path):
 
 
 def test_onnx_runtime_and_torch_agree_on_generated_scenes(tiny_run, tiny_onnx, tiny_data):
-    from mtl_edge.runtime.results import Thresholds
+    from mtl_edge.deploy.results import Thresholds
 
     ort_rt = Runtime(tiny_onnx, thresholds=Thresholds(vehicles=0.05, signs=0.05))
     torch_rt = Runtime(tiny_run / "best.pt", thresholds=Thresholds(vehicles=0.05, signs=0.05))

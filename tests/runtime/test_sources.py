@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cv2
+import numpy as np
 import pytest
 
 from mtl_edge.runtime.sources import SourceError, open_source
@@ -51,3 +52,23 @@ def test_a_file_that_is_not_a_video(tmp_path):
     bad.write_text("hello")
     with pytest.raises(SourceError, match="not a readable video"):
         open_source(bad)
+
+
+def test_sources_report_their_frame_rate(clip, tmp_path):
+    from mtl_edge.deploy.video import write_h264
+
+    assert open_source(clip).fps == pytest.approx(24.0)
+    fast = tmp_path / "fast.mp4"
+    write_h264(fast, numbered_frames(6), fps=60.0)
+    assert open_source(fast).fps == pytest.approx(60.0)
+    assert open_source(fast, loop=True).fps == pytest.approx(60.0)
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    assert open_source(tmp_path / "a.png").fps is None
+
+
+def test_every_uri_scheme_comes_from_one_table():
+    from mtl_edge.runtime.network import NetworkSource
+    from mtl_edge.runtime.sources import SCHEMES
+
+    assert set(SCHEMES) == {"rtsp://", "rtsps://", "http://", "https://", "v4l2://", "csi://", "gst://"}
+    assert isinstance(open_source("rtsp://127.0.0.1:1/x"), NetworkSource)  # opened lazily: no connection yet

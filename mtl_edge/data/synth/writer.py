@@ -76,8 +76,9 @@ def write_image_item(out: Path, options: SynthOptions, index: int) -> None:
 
 def write_clip_item(out: Path, options: SynthOptions, index: int) -> None:
     """Render clip ``index`` to an H.264 mp4 plus its per-frame labels."""
+    from mtl_edge.deploy.video import write_h264
+
     from .clip import ClipSimulator
-    from .video import write_h264
 
     cv2.setNumThreads(1)
     stem = f"clip_{index:04d}"

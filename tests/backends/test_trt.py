@@ -1,4 +1,4 @@
-"""The TensorRT runtime backend: what runs without TensorRT, and the real thing where it is installed.
+"""The TensorRT backend: what runs without TensorRT, and the real thing where it is installed.
 
 TensorRT is never faked. Here: the DLA-core choice (set on ``IRuntime.DLA_core`` before
 the engine is deserialized), the once-only warning when CUDA-graph capture falls back to
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from mtl_edge.backends import trt as trt_backend
+from mtl_edge.backends.trt import dla_core_to_use
 from mtl_edge.export.engine_file import engine_header, write_engine
-from mtl_edge.runtime import trt_backend
-from mtl_edge.runtime.trt_backend import dla_core_to_use
 from tests.trt_marks import HAVE_TRT
 
 ENGINE = Path("m.engine")

@@ -1,4 +1,4 @@
-"""ONNX Runtime backend: one ``infer`` call runs the whole exported graph.
+"""ONNX Runtime backend: one ``infer`` call runs the whole exported graph; ``profile`` times each head.
 
 CPU by default. With onnxruntime-gpu installed, ``providers="auto"`` prefers the
 TensorRT and CUDA execution providers.
@@ -6,14 +6,19 @@ TensorRT and CUDA execution providers.
 
 from __future__ import annotations
 
+import json
+import tempfile
+import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-class ModelFileError(ValueError):
-    """A model file that cannot be loaded, with how to fix it."""
+from mtl_edge.backends.base import Backend, ModelFileError
+from mtl_edge.backends.profiling import Profile, group_of, host_times
+from mtl_edge.deploy.letterbox import letterbox_image
+from mtl_edge.deploy.metadata import node_owner, read_metadata
 
 
 def _providers(choice: str | list[str]) -> list[str]:
@@ -70,7 +75,7 @@ def session_options(threads: int | None = None, level: str = "all", spin: bool =
     return options
 
 
-class OrtBackend:
+class OrtBackend(Backend):
     """Run an mtl-edge ONNX file: ``uint8 [B,H,W,3]`` frames in, ``{"<head>.<field>": array}`` out.
 
     Idle intra-op threads sleep rather than spin (``spin=False``): in the streaming loop they
@@ -85,31 +90,29 @@ class OrtBackend:
     def __init__(
         self, path: str | Path, threads: int | None = None, providers: str | list[str] = "cpu", spin: bool = False
     ) -> None:
+        super().__init__(path)
+        self.threads, self.providers, self.spin = threads, providers, spin
+        self.load()
+
+    def load(self) -> None:
         import onnxruntime as ort
 
-        from mtl_edge.export.onnx import read_metadata
-
-        self.path = Path(path)
         if not self.path.is_file():
             raise ModelFileError(f"{self.path}: no such model file. Export one with `mtl-edge export CKPT --out FILE`.")
         try:
-            self.metadata: dict[str, Any] = read_metadata(self.path)
-        except Exception as e:  # noqa: BLE001  (protobuf decode errors have many types)
+            self.metadata = read_metadata(self.path)
+        except Exception as e:  # noqa: BLE001  (any unreadable file, whatever the error)
             raise ModelFileError(
                 f"{self.path}: not a readable mtl-edge ONNX file ({str(e)[:200]}). "
                 "Re-export it with `mtl-edge export CKPT --out FILE`."
             ) from e
-        options = session_options(threads, optimization_level(self.metadata), spin)
-        self.session = ort.InferenceSession(str(self.path), options, providers=_providers(providers))
+        options = session_options(self.threads, optimization_level(self.metadata), self.spin)
+        self.session = ort.InferenceSession(str(self.path), options, providers=_providers(self.providers))
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
         inp = self.metadata["input"]
         self.input_hw = (int(inp["height"]), int(inp["width"]))
         self.batch = inp["batch"]  # an int, or "dynamic"
-
-    @property
-    def heads(self) -> dict[str, Any]:
-        return self.metadata["heads"]
 
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """One call for a batch of letterboxed frames; a static-batch graph is fed in its own batch size."""
@@ -130,8 +133,35 @@ class OrtBackend:
     def close(self) -> None:
         self.session = None  # type: ignore[assignment]
 
-    def __enter__(self) -> OrtBackend:
-        return self
+    def profile(self, image: np.ndarray, frames: int = 50, warmup: int = 5) -> Profile:
+        """Per-node kernel times from ONNX Runtime's session profiler, grouped by owner."""
+        import onnxruntime as ort
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        batch = letterbox_image(image, self.input_hw)[0][None]
+        host = host_times(self, image, min(frames, 20))
+        # The NCHWc layout pass (level ALL) replaces nodes with renamed ones; EXTENDED still fuses
+        # Conv+activation but keeps the node names that carry each node's owner.
+        options = session_options(self.threads, "extended")
+        options.enable_profiling = True
+        with tempfile.TemporaryDirectory(prefix="mtl-edge-prof-") as tmp:
+            options.profile_file_prefix = str(Path(tmp) / "ort")
+            session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            feed = {session.get_inputs()[0].name: batch}
+            for _ in range(warmup):
+                session.run(None, feed)
+            calls = []
+            for _ in range(frames):
+                t = time.perf_counter()
+                session.run(None, feed)
+                calls.append(1e3 * (time.perf_counter() - t))
+            events = json.loads(Path(session.end_profiling()).read_text())
+        runs = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"][-frames:]
+        start = runs[0]["ts"] if runs else 0
+        parts: dict[str, float] = defaultdict(float)
+        for e in events:
+            if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= start:
+                owner = node_owner(e["name"][: -len("_kernel_time")])
+                known = owner in ("preprocess", "backbone", "neck") or owner.startswith("heads.")
+                parts[group_of(owner) if known else "unattributed"] += e["dur"] / 1e3 / frames
+        parts["unattributed"] = parts.get("unattributed", 0.0) + max(float(np.mean(calls)) - sum(parts.values()), 0.0)
+        return Profile(str(self.path), "ort", frames, dict(parts), host, calls)

@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mtl_edge.data.transforms import LetterboxParams, unletterbox_boxes, unletterbox_points
+from mtl_edge.deploy.letterbox import LetterboxParams, unletterbox_boxes, unletterbox_points
 
 
 @dataclass

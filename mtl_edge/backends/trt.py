@@ -1,4 +1,5 @@
-"""TensorRT backend through cuda-python: pinned host buffers, one stream, ``execute_async_v3``.
+"""TensorRT backend through cuda-python: pinned host buffers, one stream, ``execute_async_v3``;
+its per-layer profiler; and the per-layer precisions of an engine (``layer_precisions``).
 
 Not run on the machines this project is developed on (no GPU, no TensorRT; see
 :mod:`mtl_edge.export.tensorrt`). It follows NVIDIA's documented TensorRT 10.x/11.x
@@ -21,13 +22,19 @@ its profile's largest batch and runs without a CUDA graph.
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mtl_edge.backends.base import Backend
+from mtl_edge.backends.profiling import Profile, group_of, host_times, timed_calls
+from mtl_edge.deploy.letterbox import letterbox_image
+from mtl_edge.deploy.metadata import node_owner
 from mtl_edge.export.engine_file import check_engine_header, read_engine
 
 _log = logging.getLogger(__name__)
@@ -36,10 +43,10 @@ _GRAPH_FALLBACK_WARNED: set[str] = set()
 
 def _check(result: Any, call: str) -> Any:
     """Unpack cuda-python's ``(err, value...)`` tuples, raising (with the driver's message) on an error."""
-    from mtl_edge.export.tensorrt import _cuda_check, _cudart
+    from mtl_edge.export.tensorrt import cuda_check, load_cudart
 
     err, *values = result if isinstance(result, tuple) else (result,)
-    _cuda_check(_cudart(), err, call)
+    cuda_check(load_cudart(), err, call)
     return values[0] if len(values) == 1 else tuple(values) if values else None
 
 
@@ -93,7 +100,7 @@ def _warn_graph_fallback(path: Path, reason: str) -> None:
     )
 
 
-class TrtBackend:
+class TrtBackend(Backend):
     """Run an mtl-edge ``.engine`` file (built by ``mtl-edge export --engine``).
 
     ``dla_core`` picks the DLA core for an engine built for DLA (default: the core it was
@@ -104,25 +111,28 @@ class TrtBackend:
     name = "trt"
 
     def __init__(self, path: str | Path, cuda_graph: bool = True, dla_core: int | None = None) -> None:
-        from mtl_edge.export.tensorrt import _cudart, _import_tensorrt, gpu_identity, trt_logger
+        super().__init__(path)
+        self._use_graph, self._dla_request = cuda_graph, dla_core
+        self.load()
 
-        self.path = Path(path)
+    def load(self) -> None:
+        from mtl_edge.export.tensorrt import gpu_identity, import_tensorrt, load_cudart, trt_logger
+
         header, engine_bytes = read_engine(self.path)  # clear errors for missing/foreign/truncated files
-        trt = _import_tensorrt()
+        trt = import_tensorrt()
         name, cc = gpu_identity()
         build = header.get("build", {})
         hint = build.get("rebuild_command") or f"mtl-edge export CKPT --engine {self.path}"
         check_engine_header(header, trt.__version__, name, cc, hint, path=self.path)
-        self.metadata: dict[str, Any] = header["model"]
-        self.heads = self.metadata["heads"]
+        self.metadata = header["model"]
         self.input_hw = (int(self.metadata["input"]["height"]), int(self.metadata["input"]["width"]))
-        self._cudart = cudart = _cudart()
+        self._cudart = cudart = load_cudart()
         self._graph_exec: Any = None
         self.buffers: dict[str, tuple[np.ndarray, int]] = {}  # name -> (flat pinned host array, device pointer)
         self._runtime = trt.Runtime(trt_logger())
         # IRuntime.DLA_core must be set before deserialize_cuda_engine: it picks the core the engine runs on.
         self.dla_core = dla_core_to_use(
-            build.get("dla_core"), dla_core, int(self._runtime.num_DLA_cores), self.path, hint
+            build.get("dla_core"), self._dla_request, int(self._runtime.num_DLA_cores), self.path, hint
         )
         if self.dla_core is not None:
             self._runtime.DLA_core = self.dla_core
@@ -138,7 +148,7 @@ class TrtBackend:
         self.max_batch: int | None = None  # the profile's largest batch, for a dynamic-batch engine
         self._allocate(trt)
         self.cuda_graph = False
-        if cuda_graph and self.max_batch is None:
+        if self._use_graph and self.max_batch is None:
             self._graph_exec = self._capture()
             self.cuda_graph = self._graph_exec is not None
 
@@ -280,8 +290,120 @@ class TrtBackend:
             cudart.cudaStreamDestroy(self.stream)
             self.stream = None
 
-    def __enter__(self) -> TrtBackend:
-        return self
+    def profile(self, image: np.ndarray, frames: int = 50, warmup: int = 5) -> Profile:
+        """Per-layer times from a TensorRT ``IProfiler``, grouped by the owners of the ONNX nodes each layer fused.
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        Needs plain enqueues: open the backend with ``cuda_graph=False``.
+        """
+        from mtl_edge.export.tensorrt import import_tensorrt
+
+        if self._graph_exec is not None:
+            raise ValueError("per-layer profiling needs plain enqueues: open the engine with cuda_graph=False")
+        trt = import_tensorrt()
+        batch = letterbox_image(image, self.input_hw)[0][None]
+        host = host_times(self, image, min(frames, 20))
+        info = json.loads(self.engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON))
+        layers = [layer if isinstance(layer, str) else layer.get("Name", "") for layer in info.get("Layers", [])]
+        nodes = {part for layer in layers for part in layer.replace("+", " ").replace("||", " ").split() if "/" in part}
+        spent: dict[str, float] = defaultdict(float)
+
+        class _Profiler(trt.IProfiler):
+            def __init__(self) -> None:
+                trt.IProfiler.__init__(self)
+
+            def report_layer_time(self, layer_name: str, ms: float) -> None:
+                spent[layer_group(layer_name, nodes)] += ms
+
+        for _ in range(warmup):
+            self.infer(batch)
+        self.context.profiler = _Profiler()
+        calls = timed_calls(self, batch, frames)
+        parts = {k: v / frames for k, v in spent.items()}
+        parts["unattributed"] = parts.get("unattributed", 0.0) + max(float(np.mean(calls)) - sum(parts.values()), 0.0)
+        return Profile(str(self.path), "trt", frames, parts, host, calls)
+
+
+def layer_group(layer_name: str, known_nodes: set[str]) -> str:
+    """The owner group(s) of a fused layer, from the ONNX node names inside its name."""
+    owners = sorted({group_of(node_owner(n)) for n in known_nodes if n in layer_name})
+    return "+".join(owners) if owners else "unattributed"
+
+
+#: Data-type words in the inspector's tensor descriptions, most specific first ("UInt8" before "Int8").
+_PRECISION_WORDS = (
+    ("uint8", "UINT8"),
+    ("int8", "INT8"),
+    ("bfloat16", "BF16"),
+    ("bf16", "BF16"),
+    ("fp16", "FP16"),
+    ("half", "FP16"),
+    ("fp8", "FP8"),
+    ("fp32", "FP32"),
+    ("float", "FP32"),
+    ("int32", "INT32"),
+    ("int64", "INT64"),
+    ("bool", "BOOL"),
+)
+
+
+def _tensor_precision(tensor: dict[str, Any]) -> str:
+    """The data type of one layer input/output in the inspector JSON.
+
+    TensorRT 10.x writes one ``"Format/Datatype"`` string (e.g. "Thirty-two wide channel vectorized
+    row major Int8 format"); 11.x splits it into ``"DataType"`` and ``"Format"`` (TensorRT 11
+    migration guide, "IEngineInspector JSON Output"). Both are read.
+    """
+    text = " ".join(str(tensor.get(k, "")) for k in ("DataType", "Format/Datatype", "Format")).lower()
+    return next((name for word, name in _PRECISION_WORDS if word in text), "unknown")
+
+
+def _is_reformat(layer: dict[str, Any]) -> bool:
+    kinds = {str(layer.get("LayerType", "")), str(layer.get("ParameterType", ""))}
+    return "Reformat" in kinds or str(layer.get("Name", "")).startswith("Reformatting CopyNode")
+
+
+def layer_precisions(info: dict[str, Any]) -> dict[str, Any]:
+    """Summarise ``IEngineInspector.get_engine_information(JSON)``: layers per precision and head, reformats.
+
+    A layer's precision is that of its first input, as NVIDIA's trt-engine-explorer (``trex``,
+    TensorRT repo ``tools/experimental/trt-engine-explorer``) counts it. Reformat layers are
+    the copies TensorRT inserts where neighbouring layers want different types or layouts.
+    Needs an engine built with DETAILED profiling verbosity (``mtl-edge export --engine`` sets it).
+    """
+    raw = info.get("Layers", [])
+    if raw and not isinstance(raw[0], dict):
+        raise ValueError(
+            "the engine's layer information has names only: it was built without DETAILED profiling verbosity. "
+            "Rebuild it with `mtl-edge export ... --engine`, which sets it."
+        )
+    names = [str(layer.get("Name", "")) for layer in raw]
+    nodes = {part for name in names for part in name.replace("+", " ").replace("||", " ").split() if "/" in part}
+    by_precision: Counter[str] = Counter()
+    by_head: dict[str, Counter[str]] = defaultdict(Counter)
+    reformats = []
+    for layer, name in zip(raw, names):
+        if _is_reformat(layer):
+            reformats.append(name)
+            continue
+        inputs = layer.get("Inputs") or layer.get("Outputs") or [{}]
+        precision = _tensor_precision(inputs[0])
+        by_precision[precision] += 1
+        by_head[layer_group(name, nodes)][precision] += 1
+    return {
+        "layers": len(raw),
+        "int8_layers": by_precision.get("INT8", 0),
+        "by_precision": dict(by_precision),
+        "by_head": {head: dict(counts) for head, counts in sorted(by_head.items())},
+        "reformat_layers": len(reformats),
+        "reformats": reformats,
+    }
+
+
+def inspect_engine(path: Path) -> dict[str, Any]:
+    """``layer_precisions`` of an mtl-edge engine file, read through TensorRT's engine inspector."""
+    from mtl_edge.export.tensorrt import import_tensorrt
+
+    trt = import_tensorrt()
+    with TrtBackend(path, cuda_graph=False) as backend:
+        inspector = backend.engine.create_engine_inspector()
+        return layer_precisions(json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON)))

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from mtl_edge.data.transforms import letterbox_params
-from mtl_edge.runtime.results import Thresholds, to_frame_result
+from mtl_edge.deploy.letterbox import letterbox_params
+from mtl_edge.deploy.results import Thresholds, to_frame_result
 
 META = {"vehicles": {"classes": ["car", "truck"]}, "lanes": {"row_y": [100.0, 200.0, 300.0]}}
 

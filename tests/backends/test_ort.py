@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mtl_edge.runtime.ort_backend import OrtBackend, session_options
+from mtl_edge.backends.ort import OrtBackend, session_options
 
 SPIN = "session.intra_op.allow_spinning"
 

@@ -8,20 +8,10 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from mtl_edge.assets import SHIPPED_CHECKPOINT
-from mtl_edge.doctor import (
-    PRECISIONS,
-    TRT_STEPS,
-    cuda_mismatch,
-    finding_dict,
-    output_deviation,
-    run_doctor,
-    tensorrt_ready,
-)
-from mtl_edge.profile_trt import layer_precisions
+from mtl_edge.doctor import PRECISIONS, TRT_STEPS, run_doctor
 from tests.trt_marks import HAVE_TRT, NO_TRT
 
 
@@ -89,87 +79,6 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="--calib"):
         run_doctor(SHIPPED_CHECKPOINT, tmp_path / "out", calib=tmp_path / "no-frames")
     assert not (tmp_path / "out").exists()
-
-
-def test_readiness_lists_each_missing_component_once():
-    env = {
-        "tensorrt": {"status": "missing", "reason": "TensorRT is not installed"},
-        "cuda_python": {"status": "missing", "reason": "cuda-python is not installed"},
-        "gpu": {"status": "missing", "reason": "cuda-python is not installed"},
-    }
-    ready, why = tensorrt_ready(env)
-    assert not ready and why.count("cuda-python is not installed") == 2 and why.startswith("tensorrt: TensorRT")
-    assert why.endswith("(the report's environment section says how to fix each)")
-    assert tensorrt_ready({k: {"status": "ok", "value": "x"} for k in env}) == (True, "")
-
-
-def test_cuda_python_newer_than_the_driver_is_caught():
-    assert cuda_mismatch("12.6", "12.2") is None and cuda_mismatch("12.9", "13.0") is None
-    why = cuda_mismatch("13.5", "12.6")
-    assert "CUDA 13.5 runtime" in why and "pip install 'cuda-python>=12,<13'" in why and "JetPack 6" in why
-
-
-def test_findings_serialise_with_their_rule_and_source():
-    from types import SimpleNamespace
-
-    from mtl_edge.export.compat import Finding
-
-    found = Finding("preprocess/Transpose", "uint8-io", "uint8 into Transpose.", "Cast first.", "operators.md")
-    d = finding_dict(found)
-    assert d["severity"] == "error" and d["node"] == "preprocess/Transpose" and d["rule"] == "uint8-io"
-    assert d["source"] == "operators.md" and "Cast first" in d["text"]
-    older = SimpleNamespace(node="n", problem="p", fix="f")  # the pre-rewrite Violation had no severity
-    assert finding_dict(older)["severity"] == "error" and finding_dict(older)["rule"] is None
-
-
-def test_output_deviation_per_head():
-    ref = {"lanes.x": np.zeros((1, 2), np.float32), "lanes.valid": np.ones((1, 2), np.uint8)}
-    got = {"lanes.x": np.array([[0.0, 0.5]], np.float32), "lanes.valid": np.array([[1, 0]], np.uint8)}
-    dev = output_deviation(ref, got)
-    assert dev["heads_max_abs"] == {"lanes": 1.0}
-    assert dev["outputs"]["lanes.x"] == {"max_abs": 0.5, "differ_fraction": 0.5}
-
-
-def test_layer_precisions_reads_the_inspector_json_of_tensorrt_10_and_11():
-    """The summary of ``IEngineInspector`` JSON, on the documented layout (no engine involved)."""
-    info = {
-        "Layers": [
-            {  # TensorRT 10.x: one "Format/Datatype" string per tensor
-                "Name": "backbone/stem/Conv + backbone/stem/Relu",
-                "LayerType": "CaskConvolution",
-                "Inputs": [
-                    {"Name": "a", "Format/Datatype": "Thirty-two wide channel vectorized row major Int8 format"}
-                ],
-                "Outputs": [
-                    {"Name": "b", "Format/Datatype": "Thirty-two wide channel vectorized row major Int8 format"}
-                ],
-            },
-            {
-                "Name": "Reformatting CopyNode for Input Tensor 0 to heads.lanes/Conv",
-                "LayerType": "Reformat",
-                "Inputs": [{"Name": "b", "Format/Datatype": "Int8 NC/32HW32"}],
-                "Outputs": [{"Name": "c", "Format/Datatype": "Row major linear FP32"}],
-            },
-            {  # TensorRT 11.x: "DataType" and "Format" are separate fields
-                "Name": "heads.lanes/Conv",
-                "LayerType": "CaskConvolution",
-                "Inputs": [{"Name": "c", "DataType": "Half", "Format": "Channel major FP16 format"}],
-                "Outputs": [{"Name": "d", "DataType": "Half", "Format": "Channel major FP16 format"}],
-            },
-            {
-                "Name": "preprocess/Cast",
-                "LayerType": "Cast",
-                "Inputs": [{"Name": "images", "DataType": "UInt8", "Format": "Row major linear UInt8 format"}],
-                "Outputs": [{"Name": "e", "DataType": "Float", "Format": "Row major linear FP32"}],
-            },
-        ]
-    }
-    summary = layer_precisions(info)
-    assert summary["layers"] == 4 and summary["int8_layers"] == 1 and summary["reformat_layers"] == 1
-    assert summary["by_precision"] == {"INT8": 1, "FP16": 1, "UINT8": 1}
-    assert summary["by_head"] == {"lanes": {"FP16": 1}, "preprocess": {"UINT8": 1}, "trunk": {"INT8": 1}}
-    with pytest.raises(ValueError, match="DETAILED profiling verbosity"):
-        layer_precisions({"Layers": ["backbone/stem/Conv"]})
 
 
 @pytest.mark.skipif(not HAVE_TRT, reason=NO_TRT)
