@@ -1,17 +1,22 @@
 """Layer contracts, read from every module's import statements (``ast``, lazy imports included).
 
+- The layer order (:data:`LAYERS`, mirrored in docs/architecture.md's "Layers" table): a module
+  imports modules of its own layer and of the layers below it, never one above, not even
+  inside a function. The exceptions are listed in :data:`EXCEPTIONS`, each with its reason.
 - The deploy path (``mtl_edge.deploy``, ``mtl_edge.runtime``, the backends table and its
   ONNX Runtime and TensorRT backends) imports nothing of the [train] extra (torch,
   torchvision, onnx, ...), nor training, models, datasets or the scene generator, not even
   inside a function. The deploy layer imports only itself.
 - No import cycles between modules, neither at import time (module-level imports) nor
-  through the imports functions make when they run. Imports under ``if TYPE_CHECKING:``
-  never run and do not count as edges.
+  through the imports functions make when they run, and none between the parts the layer
+  table names (e.g. ``runtime`` and ``export``, which share a layer). Imports under
+  ``if TYPE_CHECKING:`` never run and do not count as edges.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +24,32 @@ import pytest
 from mtl_edge.extras import TRAIN_MODULES
 
 ROOT = Path(__file__).resolve().parents[1] / "mtl_edge"
+ARCHITECTURE = ROOT.parent / "docs" / "architecture.md"
+
+#: The layers, top to bottom, and the modules (dotted prefixes) in each. A module belongs to the
+#: layer of its longest matching prefix (``mtl_edge.models.loading`` is in "recipes", the rest of
+#: ``mtl_edge.models`` in "models"); the package root ``mtl_edge`` matches only itself.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("cli", ("mtl_edge.cli", "mtl_edge.__main__")),
+    ("commands", ("mtl_edge.doctor", "mtl_edge.profile", "mtl_edge.demo", "mtl_edge.info")),
+    ("jobs", ("mtl_edge.runtime", "mtl_edge.export", "mtl_edge.train")),
+    ("evaluation", ("mtl_edge.evaluate", "mtl_edge.losses")),
+    ("backends", ("mtl_edge.backends",)),
+    # A recipe is made of the settings each backbone and head declares in its own file, so it
+    # sits above the models; building a checkpoint's network from its recipe sits above both.
+    ("recipes", ("mtl_edge.config", "mtl_edge.models.loading")),
+    ("models", ("mtl_edge.models",)),
+    ("data", ("mtl_edge.data", "mtl_edge.metrics")),
+    ("utility", ("mtl_edge", "mtl_edge.checkpoint", "mtl_edge.fileio", "mtl_edge.extras", "mtl_edge.assets")),
+    ("deploy", ("mtl_edge.deploy",)),
+)
+#: Upward imports allowed anyway: (importer, imported) -> why. A stale entry fails the tests.
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    # Not a dependency: `mtl_edge.Runtime` is the public API's lazy re-export (PEP 562 ``__getattr__``
+    # in mtl_edge/__init__.py), resolved on first attribute access. Issue 31 (item 8) removes it by
+    # moving ``__version__`` to a module of its own, so that the package root joins the top layer.
+    ("mtl_edge", "mtl_edge.runtime.api"): "the package root's lazy public re-export of Runtime",
+}
 
 #: Modules of the deploy path: what `pip install mtl-edge` must be able to import and run.
 DEPLOY_PATH = ("mtl_edge.deploy", "mtl_edge.runtime", "mtl_edge.backends")
@@ -33,20 +64,13 @@ FORBIDDEN_INTERNAL = (
     "mtl_edge.metrics",
     "mtl_edge.config",
     "mtl_edge.checkpoint",
-    "mtl_edge.glimpse_fit",
     "mtl_edge.losses",
     "mtl_edge.export.onnx",
 )
 #: mtl_edge modules each deploy-path layer may import (besides the standard library and the base install).
 ALLOWED_INTERNAL = {
     "mtl_edge.deploy": ("mtl_edge.deploy",),
-    "mtl_edge.backends": (
-        "mtl_edge.deploy",
-        "mtl_edge.backends",
-        "mtl_edge.export.engine_file",
-        "mtl_edge.export.tensorrt",
-        "mtl_edge.fileio",
-    ),
+    "mtl_edge.backends": ("mtl_edge.deploy", "mtl_edge.backends", "mtl_edge.fileio"),
     "mtl_edge.runtime": ("mtl_edge.deploy", "mtl_edge.backends", "mtl_edge.runtime", "mtl_edge.fileio"),
 }
 
@@ -114,6 +138,9 @@ DEPLOY_MODULES = [m for m in MODULES if _within(m, DEPLOY_PATH) and not _within(
 def test_the_deploy_path_is_found():
     assert {"mtl_edge.deploy.results", "mtl_edge.runtime.api", "mtl_edge.backends.ort"} <= set(DEPLOY_MODULES)
     assert {"mtl_edge.backends.trt", "mtl_edge.backends"} <= set(DEPLOY_MODULES)
+    assert {"mtl_edge.backends.trt.runner", "mtl_edge.backends.trt.build", "mtl_edge.backends.trt.cuda"} <= set(
+        DEPLOY_MODULES
+    )
 
 
 @pytest.mark.parametrize("module", DEPLOY_MODULES)
@@ -177,3 +204,82 @@ def test_no_import_cycles(kinds):
 
 def test_the_cycle_finder_finds_cycles():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# --- the layer order -----------------------------------------------------------------------------------------
+
+PACKAGE = "mtl_edge"
+
+
+def _part(module: str) -> tuple[int, str] | None:
+    """(layer index, the LAYERS prefix ``module`` falls under), by longest prefix; None when it has no layer."""
+    found = [
+        (len(prefix), i, prefix)
+        for i, (_, prefixes) in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or (prefix != PACKAGE and module.startswith(prefix + "."))
+    ]
+    return max(found)[1:] if found else None
+
+
+def _upward(module: str) -> list[str]:
+    """The imports of ``module`` (run-time ones: eager or lazy) that reach a layer above its own."""
+    here = _part(module)
+    assert here is not None
+    return sorted(
+        {
+            target
+            for target, when in _imports(module)
+            if when != TYPING
+            and (target == PACKAGE or target.startswith(PACKAGE + "."))
+            and (there := _part(target)) is not None
+            and there[0] < here[0]
+        }
+    )
+
+
+def test_every_module_has_a_layer_and_every_layer_entry_names_modules():
+    assert not [m for m in MODULES if _part(m) is None], "add these modules to LAYERS (and docs/architecture.md)"
+    prefixes = [p for _, ps in LAYERS for p in ps]
+    assert len(prefixes) == len(set(prefixes))
+    assert not [p for p in prefixes if not any(m == p or m.startswith(p + ".") for m in MODULES)]
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_module_imports_from_a_layer_above_its_own(module):
+    layer = LAYERS[_part(module)[0]][0]
+    above = [t for t in _upward(module) if (module, t) not in EXCEPTIONS]
+    assert not above, f"{module} ({layer} layer) imports {above}, from layers above it: " + ", ".join(
+        f"{t} is in {LAYERS[_part(t)[0]][0]}" for t in above
+    )
+
+
+def test_every_exception_is_still_needed():
+    assert not [(m, t) for m, t in EXCEPTIONS if t not in _upward(m)], "remove the stale EXCEPTIONS entries"
+
+
+def test_no_cycles_between_the_parts_of_the_layer_table():
+    """E.g. runtime and export share a layer, so either may import the other, but not both."""
+    graph: dict[str, set[str]] = {p: set() for _, ps in LAYERS for p in ps}
+    for module in MODULES:
+        for target, when in _imports(module):
+            if when == TYPING or (module, target) in EXCEPTIONS or _part(target) is None:
+                continue
+            if not (target == PACKAGE or target.startswith(PACKAGE + ".")):
+                continue
+            a, b = _part(module)[1], _part(target)[1]
+            if a != b:
+                graph[a].add(b)
+    assert not _cycles(graph)
+
+
+def test_the_architecture_doc_mirrors_the_layer_table():
+    """docs/architecture.md's "Layers" table: the same layers in the same order, each naming its modules."""
+    text = ARCHITECTURE.read_text(encoding="utf-8").split("## Layers", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [row[1].strip() for row in rows] == [name for name, _ in LAYERS]
+    for row, (name, prefixes) in zip(rows, LAYERS):
+        paths = set(re.findall(r"`([^`]+)`", row[2]))
+        for prefix in prefixes:
+            path = prefix.replace(".", "/")
+            assert {f"{path}/", f"{path}.py", f"{path}/__init__.py"} & paths, f"{name}: {prefix} missing in {row[2]}"

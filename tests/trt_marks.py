@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mtl_edge.export.tensorrt import tensorrt_available
+from mtl_edge.backends.trt.cuda import tensorrt_available
 
 HAVE_TRT, TRT_STATUS = tensorrt_available()
 NO_TRT = (

@@ -31,7 +31,7 @@ class BackendEntry:
 
 BACKENDS: tuple[BackendEntry, ...] = (
     BackendEntry("ort", "mtl_edge.backends.ort", "OrtBackend", (".onnx",)),
-    BackendEntry("trt", "mtl_edge.backends.trt", "TrtBackend", (".engine", ".plan")),
+    BackendEntry("trt", "mtl_edge.backends.trt.runner", "TrtBackend", (".engine", ".plan")),
     BackendEntry("torch", "mtl_edge.backends.torch", "TorchBackend", (".pt", ".pth")),
 )
 

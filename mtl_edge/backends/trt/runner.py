@@ -1,8 +1,8 @@
-"""TensorRT backend through cuda-python: pinned host buffers, one stream, ``execute_async_v3``;
-its per-layer profiler; and the per-layer precisions of an engine (``layer_precisions``).
+"""TensorRT backend through cuda-python: pinned host buffers, one stream, ``execute_async_v3``,
+and its per-layer profiler.
 
 Not run on the machines this project is developed on (no GPU, no TensorRT; see
-:mod:`mtl_edge.export.tensorrt`). It follows NVIDIA's documented TensorRT 10.x/11.x
+:mod:`mtl_edge.backends.trt.build`). It follows NVIDIA's documented TensorRT 10.x/11.x
 name-based tensor API (``IRuntime.DLA_core``, ``get_tensor_profile_shape``,
 ``set_input_shape``, ``execute_async_v3``) and cuda-python's ``cuda.bindings.runtime``,
 with buffers handled as in NVIDIA's ``samples/python/common_runtime.py`` (TensorRT 10.x).
@@ -22,20 +22,20 @@ its profile's largest batch and runs without a CUDA graph.
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
-from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mtl_edge.backends.base import Backend
-from mtl_edge.backends.profiling import Profile, group_of, host_times, timed_calls
-from mtl_edge.deploy.letterbox import letterbox_image
-from mtl_edge.deploy.metadata import node_owner
-from mtl_edge.export.engine_file import check_engine_header, read_engine
+from mtl_edge.backends.trt.cuda import cuda_check, gpu_identity, import_tensorrt, load_cudart, trt_logger
+from mtl_edge.backends.trt.engine_file import check_engine_header, read_engine
+from mtl_edge.backends.trt.profiler import profile_layers
+
+if TYPE_CHECKING:
+    from mtl_edge.backends.profiling import Profile
 
 _log = logging.getLogger(__name__)
 _GRAPH_FALLBACK_WARNED: set[str] = set()
@@ -43,8 +43,6 @@ _GRAPH_FALLBACK_WARNED: set[str] = set()
 
 def _check(result: Any, call: str) -> Any:
     """Unpack cuda-python's ``(err, value...)`` tuples, raising (with the driver's message) on an error."""
-    from mtl_edge.export.tensorrt import cuda_check, load_cudart
-
     err, *values = result if isinstance(result, tuple) else (result,)
     cuda_check(load_cudart(), err, call)
     return values[0] if len(values) == 1 else tuple(values) if values else None
@@ -116,8 +114,6 @@ class TrtBackend(Backend):
         self.load()
 
     def load(self) -> None:
-        from mtl_edge.export.tensorrt import gpu_identity, import_tensorrt, load_cudart, trt_logger
-
         header, engine_bytes = read_engine(self.path)  # clear errors for missing/foreign/truncated files
         trt = import_tensorrt()
         name, cc = gpu_identity()
@@ -295,115 +291,9 @@ class TrtBackend(Backend):
 
         Needs plain enqueues: open the backend with ``cuda_graph=False``.
         """
-        from mtl_edge.export.tensorrt import import_tensorrt
-
         if self._graph_exec is not None:
             raise ValueError("per-layer profiling needs plain enqueues: open the engine with cuda_graph=False")
-        trt = import_tensorrt()
-        batch = letterbox_image(image, self.input_hw)[0][None]
-        host = host_times(self, image, min(frames, 20))
-        info = json.loads(self.engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON))
-        layers = [layer if isinstance(layer, str) else layer.get("Name", "") for layer in info.get("Layers", [])]
-        nodes = {part for layer in layers for part in layer.replace("+", " ").replace("||", " ").split() if "/" in part}
-        spent: dict[str, float] = defaultdict(float)
-
-        class _Profiler(trt.IProfiler):
-            def __init__(self) -> None:
-                trt.IProfiler.__init__(self)
-
-            def report_layer_time(self, layer_name: str, ms: float) -> None:
-                spent[layer_group(layer_name, nodes)] += ms
-
-        for _ in range(warmup):
-            self.infer(batch)
-        self.context.profiler = _Profiler()
-        calls = timed_calls(self, batch, frames)
-        parts = {k: v / frames for k, v in spent.items()}
-        parts["unattributed"] = parts.get("unattributed", 0.0) + max(float(np.mean(calls)) - sum(parts.values()), 0.0)
-        return Profile(str(self.path), "trt", frames, parts, host, calls)
+        return profile_layers(self, image, frames, warmup)
 
 
-def layer_group(layer_name: str, known_nodes: set[str]) -> str:
-    """The owner group(s) of a fused layer, from the ONNX node names inside its name."""
-    owners = sorted({group_of(node_owner(n)) for n in known_nodes if n in layer_name})
-    return "+".join(owners) if owners else "unattributed"
-
-
-#: Data-type words in the inspector's tensor descriptions, most specific first ("UInt8" before "Int8").
-_PRECISION_WORDS = (
-    ("uint8", "UINT8"),
-    ("int8", "INT8"),
-    ("bfloat16", "BF16"),
-    ("bf16", "BF16"),
-    ("fp16", "FP16"),
-    ("half", "FP16"),
-    ("fp8", "FP8"),
-    ("fp32", "FP32"),
-    ("float", "FP32"),
-    ("int32", "INT32"),
-    ("int64", "INT64"),
-    ("bool", "BOOL"),
-)
-
-
-def _tensor_precision(tensor: dict[str, Any]) -> str:
-    """The data type of one layer input/output in the inspector JSON.
-
-    TensorRT 10.x writes one ``"Format/Datatype"`` string (e.g. "Thirty-two wide channel vectorized
-    row major Int8 format"); 11.x splits it into ``"DataType"`` and ``"Format"`` (TensorRT 11
-    migration guide, "IEngineInspector JSON Output"). Both are read.
-    """
-    text = " ".join(str(tensor.get(k, "")) for k in ("DataType", "Format/Datatype", "Format")).lower()
-    return next((name for word, name in _PRECISION_WORDS if word in text), "unknown")
-
-
-def _is_reformat(layer: dict[str, Any]) -> bool:
-    kinds = {str(layer.get("LayerType", "")), str(layer.get("ParameterType", ""))}
-    return "Reformat" in kinds or str(layer.get("Name", "")).startswith("Reformatting CopyNode")
-
-
-def layer_precisions(info: dict[str, Any]) -> dict[str, Any]:
-    """Summarise ``IEngineInspector.get_engine_information(JSON)``: layers per precision and head, reformats.
-
-    A layer's precision is that of its first input, as NVIDIA's trt-engine-explorer (``trex``,
-    TensorRT repo ``tools/experimental/trt-engine-explorer``) counts it. Reformat layers are
-    the copies TensorRT inserts where neighbouring layers want different types or layouts.
-    Needs an engine built with DETAILED profiling verbosity (``mtl-edge export --engine`` sets it).
-    """
-    raw = info.get("Layers", [])
-    if raw and not isinstance(raw[0], dict):
-        raise ValueError(
-            "the engine's layer information has names only: it was built without DETAILED profiling verbosity. "
-            "Rebuild it with `mtl-edge export ... --engine`, which sets it."
-        )
-    names = [str(layer.get("Name", "")) for layer in raw]
-    nodes = {part for name in names for part in name.replace("+", " ").replace("||", " ").split() if "/" in part}
-    by_precision: Counter[str] = Counter()
-    by_head: dict[str, Counter[str]] = defaultdict(Counter)
-    reformats = []
-    for layer, name in zip(raw, names):
-        if _is_reformat(layer):
-            reformats.append(name)
-            continue
-        inputs = layer.get("Inputs") or layer.get("Outputs") or [{}]
-        precision = _tensor_precision(inputs[0])
-        by_precision[precision] += 1
-        by_head[layer_group(name, nodes)][precision] += 1
-    return {
-        "layers": len(raw),
-        "int8_layers": by_precision.get("INT8", 0),
-        "by_precision": dict(by_precision),
-        "by_head": {head: dict(counts) for head, counts in sorted(by_head.items())},
-        "reformat_layers": len(reformats),
-        "reformats": reformats,
-    }
-
-
-def inspect_engine(path: Path) -> dict[str, Any]:
-    """``layer_precisions`` of an mtl-edge engine file, read through TensorRT's engine inspector."""
-    from mtl_edge.export.tensorrt import import_tensorrt
-
-    trt = import_tensorrt()
-    with TrtBackend(path, cuda_graph=False) as backend:
-        inspector = backend.engine.create_engine_inspector()
-        return layer_precisions(json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON)))
+__all__ = ["TrtBackend", "dla_core_to_use"]

@@ -23,15 +23,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from mtl_edge.backends.trt.build import build_engine, check_dla_precision
+from mtl_edge.backends.trt.cuda import EngineBuildError, gpu_identity, tensorrt_available
+from mtl_edge.backends.trt.engine_file import check_engine_header, read_engine
 from mtl_edge.doctor import compare_heads
-from mtl_edge.export.engine_file import check_engine_header, read_engine
-from mtl_edge.export.tensorrt import (
-    EngineBuildError,
-    build_engine,
-    check_dla_precision,
-    gpu_identity,
-    tensorrt_available,
-)
 from tests.trt_marks import HAVE_TRT, needs_trt
 
 METADATA = {"schema": 1, "precision": "fp32", "input": {"name": "images", "height": 16, "width": 16}}
@@ -156,7 +151,7 @@ def test_the_test_model_is_valid_on_onnx_runtime(tmp_path):
 def test_build_writes_a_checked_engine_that_deserializes(tmp_path):
     import tensorrt as trt
 
-    from mtl_edge.export.tensorrt import trt_logger
+    from mtl_edge.backends.trt.cuda import trt_logger
 
     onnx_path = _tiny_onnx(tmp_path / "m.onnx")
     cache = tmp_path / "timing.cache"
@@ -183,7 +178,7 @@ def test_build_writes_a_checked_engine_that_deserializes(tmp_path):
 def test_dynamic_batch_gets_a_profile(tmp_path):
     import tensorrt as trt
 
-    from mtl_edge.export.tensorrt import trt_logger
+    from mtl_edge.backends.trt.cuda import trt_logger
 
     onnx_path = _tiny_onnx(tmp_path / "m.onnx", batch="batch")
     report = build_engine(onnx_path, tmp_path / "m.engine", max_batch=4)
@@ -250,8 +245,8 @@ def test_the_per_head_comparison_passes_equal_outputs_and_names_what_differs():
 def shipped_onnx(shipped_exports):
     """The shipped checkpoint's fp32, fp16, int8 (TensorRT flavour) and fp32 dynamic-batch exports.
 
-    They come from the session fixture in ``tests/export/conftest.py``, which exports only when a
-    test that needs it runs: here, only where TensorRT is installed.
+    They come from the session fixture of ``tests/export/conftest.py`` (brought here by this folder's
+    conftest), which exports only when a test that needs it runs: here, only where TensorRT is installed.
     """
     return {**{p: shipped_exports[p] for p in PRECISIONS}, "dynamic": shipped_exports["fp32-dynamic"]}
 
@@ -286,7 +281,7 @@ def _ort(path, images):
 
 
 def _trt(path, images, **kwargs):
-    from mtl_edge.backends.trt import TrtBackend
+    from mtl_edge.backends.trt.runner import TrtBackend
 
     with TrtBackend(path, **kwargs) as backend:
         return {k: np.concatenate(v) for k, v in _per_frame(backend, images).items()}
@@ -320,7 +315,7 @@ def test_shipped_engine_headers_record_the_build(shipped_engines):
 
 @needs_trt
 def test_backend_with_and_without_cuda_graph_agree(shipped_engines, scenes):
-    from mtl_edge.backends.trt import TrtBackend
+    from mtl_edge.backends.trt.runner import TrtBackend
 
     engine = shipped_engines["fp16"]
     with TrtBackend(engine, cuda_graph=True) as graphed, TrtBackend(engine, cuda_graph=False) as plain:
@@ -336,7 +331,7 @@ def test_backend_with_and_without_cuda_graph_agree(shipped_engines, scenes):
 
 @needs_trt
 def test_dynamic_batch_engine_runs_any_batch_up_to_its_profile(shipped_onnx, shipped_engines, scenes):
-    from mtl_edge.backends.trt import TrtBackend
+    from mtl_edge.backends.trt.runner import TrtBackend
 
     header, _ = read_engine(shipped_engines["dynamic"])
     assert header["build"]["batch"] == {"min": 1, "opt": 1, "max": 4}
@@ -354,7 +349,7 @@ def test_dynamic_batch_engine_runs_any_batch_up_to_its_profile(shipped_onnx, shi
 
 @needs_trt
 def test_profile_and_layer_precisions_of_the_shipped_engines(shipped_engines):
-    from mtl_edge.backends.trt import inspect_engine
+    from mtl_edge.backends.trt.inspect import inspect_engine
     from mtl_edge.profile import profile_trt
 
     prof = profile_trt(shipped_engines["fp16"], frames=10)
@@ -369,7 +364,7 @@ def test_profile_and_layer_precisions_of_the_shipped_engines(shipped_engines):
 def test_dla_engine_runs_on_its_core(shipped_onnx, tmp_path, scenes):
     import tensorrt as trt
 
-    from mtl_edge.export.tensorrt import trt_logger
+    from mtl_edge.backends.trt.cuda import trt_logger
 
     if trt.Runtime(trt_logger()).num_DLA_cores == 0:
         pytest.skip("this device has no DLA (only some Jetson modules, e.g. AGX Orin, have one)")

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from mtl_edge.export.engine_file import (
+from mtl_edge.backends.trt.engine_file import (
     MAGIC,
     EngineFileError,
     EngineMismatchError,

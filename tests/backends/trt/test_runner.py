@@ -4,7 +4,7 @@ TensorRT is never faked. Here: the DLA-core choice (set on ``IRuntime.DLA_core``
 the engine is deserialized), the once-only warning when CUDA-graph capture falls back to
 plain enqueues, and that an engine file is read and refused with the install advice when
 TensorRT is missing. The backend on the shipped model, with and without CUDA graphs and
-at a dynamic batch, is tested in ``tests/export/test_tensorrt.py`` where TensorRT exists.
+at a dynamic batch, is tested in ``tests/backends/trt/test_build.py`` where TensorRT exists.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mtl_edge.backends import trt as trt_backend
-from mtl_edge.backends.trt import dla_core_to_use
-from mtl_edge.export.engine_file import engine_header, write_engine
+from mtl_edge.backends.trt import runner as trt_backend
+from mtl_edge.backends.trt.engine_file import engine_header, write_engine
+from mtl_edge.backends.trt.runner import dla_core_to_use
 from tests.trt_marks import HAVE_TRT
 
 ENGINE = Path("m.engine")

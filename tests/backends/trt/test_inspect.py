@@ -1,10 +1,10 @@
-"""The per-layer precisions the engine step reports, read from the engine inspector's JSON."""
+"""The per-layer precisions of an engine (the doctor's engine step reports them), read from the inspector's JSON."""
 
 from __future__ import annotations
 
 import pytest
 
-from mtl_edge.backends.trt import layer_precisions
+from mtl_edge.backends.trt.inspect import layer_precisions
 
 
 def test_layer_precisions_reads_the_inspector_json_of_tensorrt_10_and_11():
