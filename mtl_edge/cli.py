@@ -55,7 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
     recipe = load_recipe(args.recipe, check_paths=True)
-    best = train(recipe, args.out, resume=args.resume, progress=not args.quiet, glimpse_from=args.glimpse_from)
+    best = train(recipe, args.out, resume=args.resume, progress=not args.quiet, post_fit_from=args.post_fit_from)
     print(f"best checkpoint: {best}")
     return 0
 
@@ -278,12 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     tr.add_argument(
+        "--post-fit-from",
         "--glimpse-from",
+        dest="post_fit_from",
         type=Path,
         default=None,
         metavar="CKPT",
-        help="skip the main schedule: start from CKPT (trained with this recipe minus its glimpse "
-        "classifiers) and only fit the glimpses (minutes on a CPU)",
+        help="skip the main schedule: start from CKPT (trained with this recipe minus the modules its "
+        "heads fit after the schedule, e.g. glimpse classifiers) and only run those post-fit stages "
+        "(the glimpse fit: minutes on a CPU). --glimpse-from is the old name of this option",
     )
     tr.set_defaults(func=cmd_train)
 
@@ -480,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _engine_errors() -> type[Exception]:
-    from .export.tensorrt import EngineBuildError
+    from .backends.trt.cuda import EngineBuildError
 
     return EngineBuildError
 

@@ -13,12 +13,14 @@ data, so a new setting is a new annotated field with a commented default, nothin
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import math
 import re
 import types
 import typing
+import warnings
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +109,8 @@ class TrainConfig:
     eval_every: int = 1  # epochs between validation runs
     eval_images: int = 200  # validation images per run (the final eval uses mtl-edge eval)
     score_threshold: float = 0.3  # deploy threshold for detection precision/recall
-    glimpse_epochs: int = 8  # epochs fitting the heads' glimpse classifiers after the main schedule
+    # The heads' post-fit stages (after the main schedule) take their length from the head's own
+    # settings, e.g. ``glimpse.fit_epochs``; ``train.glimpse_epochs`` is read as that (_migrate).
 
 
 @dataclass
@@ -411,18 +414,48 @@ def _validate(recipe: Recipe, where: str, heads_registry: Any, check_paths: bool
     return recipe
 
 
+# ----------------------------------------------------------------------------- old settings
+
+
+def _migrate(data: Any, where: str, warn: bool) -> Any:
+    """Recipe data with replaced settings rewritten as their replacements (``data`` is not changed).
+
+    ``train.glimpse_epochs`` became each glimpse's ``fit_epochs``
+    (:func:`mtl_edge.models.heads.glimpse.migrate_glimpse_epochs` says how).
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("train"), dict) or "glimpse_epochs" not in data["train"]:
+        return data
+    from mtl_edge.models.heads.glimpse import migrate_glimpse_epochs
+
+    try:
+        data, moved = migrate_glimpse_epochs(copy.deepcopy(data))
+    except ValueError as err:
+        key, _, problem = str(err).partition(": ")
+        raise _fail(where, key, problem) from err
+    if warn:
+        warnings.warn(
+            f"{where}: train.glimpse_epochs is deprecated; each glimpse's fit_epochs sets its fit now. Read as "
+            f"{', '.join(moved) or 'nothing (no head has a glimpse)'}; write that and remove train.glimpse_epochs.",
+            FutureWarning,
+            stacklevel=4,
+        )
+    return data
+
+
 # ----------------------------------------------------------------------------- entry points
 
 
 def recipe_from_dict(
-    data: Any, where: str = "<checkpoint>", heads_registry: Any = None, check_paths: bool = False
+    data: Any, where: str = "<checkpoint>", heads_registry: Any = None, check_paths: bool = False, warn: bool = False
 ) -> Recipe:
     """A checked Recipe from plain data (a checkpoint stores its recipe as ``recipe_to_dict``).
 
     ``heads_registry`` defaults to ``mtl_edge.models.registry.HEADS`` (with the shipped
     heads imported); ``check_paths`` also requires the data folders and files to exist.
+    Old settings are read as their replacements (:func:`_migrate`); ``warn`` says so with a
+    FutureWarning (recipe files; a checkpoint's stored recipe is read quietly).
     """
-    recipe = from_dict(Recipe, data, where)
+    recipe = from_dict(Recipe, _migrate(data, where, warn), where)
     return _validate(recipe, where, heads_registry if heads_registry is not None else _default_heads(), check_paths)
 
 
@@ -477,7 +510,7 @@ def load_recipe(path: str | Path, heads_registry: Any = None, check_paths: bool 
             f"{path}: a recipe is a mapping with name, data, model, loss and train sections, got "
             f"{'an empty file' if data is None else type(data).__name__}; see {EXAMPLE}."
         )
-    return recipe_from_dict(data, str(path), heads_registry, check_paths)
+    return recipe_from_dict(data, str(path), heads_registry, check_paths, warn=True)
 
 
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:

@@ -5,8 +5,21 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import torch
+
 from mtl_edge.models.blocks import reparameterize_model
 from mtl_edge.models.complexity import count_gflops, count_params
+
+
+class _Decoded(torch.nn.Module):
+    """The network with its decode, which is what a deployed model computes."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> dict:
+        return self.net(x, decode=True)
 
 
 def describe(path: str | Path, imgsz: tuple[int, int] | None = None) -> str:
@@ -16,9 +29,7 @@ def describe(path: str | Path, imgsz: tuple[int, int] | None = None) -> str:
     net, ckpt = load_model(path)
     recipe = recipe_from_dict(ckpt["recipe"], where=f"{path} (recipe)")
     h, w = imgsz or tuple(recipe.data.imgsz)
-    deploy = reparameterize_model(copy.deepcopy(net)).eval()
-    for head in deploy.heads.values():
-        head.export = True  # count the decode too: a glimpse classifier runs there
+    deploy = _Decoded(reparameterize_model(copy.deepcopy(net)).eval())  # a glimpse classifier runs in the decode
     lines = [
         f"checkpoint  {path}",
         f"recipe      {recipe.name} (epoch {ckpt['epoch'] + 1}, mtl-edge {ckpt['package_version']})",

@@ -3,9 +3,9 @@
 AdamW with linear warm-up then cosine decay, an EMA of the weights (evaluated and
 saved), AMP on CUDA, deterministic seeding, DistributedDataParallel when launched by
 ``torchrun``, atomic checkpoints (``last.pt`` every epoch, ``best.pt`` on improvement)
-and ``--resume`` from ``last.pt``. Heads with a glimpse classifier get it fitted on the
-frozen best network after the main schedule (see glimpse_fit.py); ``glimpse_from``
-runs only that stage on an existing checkpoint.
+and ``--resume`` from ``last.pt``. After the main schedule every head's post-fit stage
+(``Head.post_fit``, e.g. the detection heads' glimpse fit) runs on the frozen best
+network; ``post_fit_from`` runs only that stage on an existing checkpoint.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from mtl_edge.data.dataset import DrivingDataset, collate
 from mtl_edge.data.splits import make_dataset, prepare_split
 from mtl_edge.data.transforms import build_augment, build_transforms
 from mtl_edge.evaluate import MAIN_METRIC, evaluate, print_summary
-from mtl_edge.glimpse_fit import fit_glimpses, glimpse_heads, without_glimpses
 from mtl_edge.losses import MultiTaskLoss
 from mtl_edge.models.loading import model_from_recipe
-from mtl_edge.models.network import MultiTaskNet, normalize
+from mtl_edge.models.network import MultiTaskNet, normalize, without_post_fit
 
 
 class CachedDataset(torch.utils.data.Dataset):
@@ -148,12 +147,12 @@ def train(
     resume: bool = False,
     progress: bool = True,
     max_steps: int | None = None,
-    glimpse_from: str | Path | None = None,
+    post_fit_from: str | Path | None = None,
 ) -> Path:
     """Train; returns the path of the best checkpoint. ``max_steps`` stops early (tests).
 
-    ``glimpse_from`` skips the main schedule: it takes that checkpoint's weights and only
-    fits the glimpse classifiers the recipe adds.
+    ``post_fit_from`` skips the main schedule: it takes that checkpoint's weights and only
+    runs the heads' post-fit stages (e.g. fits the glimpse classifiers the recipe adds).
     """
     from tqdm import tqdm
 
@@ -194,14 +193,15 @@ def train(
     )
 
     net = model_from_recipe(recipe.model).to(device)
-    if glimpse_from is not None:  # contiguous layout: refits stay bit-identical to the shipped glimpses
-        start = _load_without_glimpses(net, glimpse_from)
-        return _fit_glimpses_and_save(recipe, net, start, out, train_ds, val_root, device, progress)
+    if post_fit_from is not None:  # contiguous layout: refits stay bit-identical to the shipped glimpses
+        start = _load_without_post_fit(net, post_fit_from)
+        stats = run_post_fit(net, _post_fit_loader(train_ds, cfg), cfg.seed, progress)
+        return _score_and_save(recipe, net, start, out, val_root, stats)
     # Channels-last lets oneDNN (CPU) and cuDNN skip layout reorders around convs: 7% faster per CPU step
     # (synth-edge with a stride-4 vehicles map, same run). Checkpoints store contiguous tensors either way.
     net = net.to(memory_format=torch.channels_last)
-    for head in glimpse_heads(net).values():  # fitted after the schedule; no loss reaches them in it (DDP
-        head.glimpse.requires_grad_(False)  # would fail on parameters without gradients)
+    for module in _post_fit_modules(net).values():  # fitted after the schedule; no loss reaches them in it
+        module.requires_grad_(False)  # (DDP would fail on parameters without gradients)
     criterion = MultiTaskLoss(list(net.heads), DATASET_HEADS, recipe.loss.weights, recipe.loss.uncertainty).to(device)
     # Heads pick their pyramid levels, so some modules may feed no loss (the neck's bottom-up path when
     # every head reads p3): DDP must look for unused parameters or its second step fails.
@@ -276,8 +276,8 @@ def train(
         last_epoch = epoch + 1 == cfg.epochs or (max_steps is not None and step >= max_steps)
         metrics: dict[str, Any] = {}
         if val_root is not None and ((epoch + 1) % cfg.eval_every == 0 or last_epoch):
-            metrics = evaluate(  # the glimpses are fitted after the schedule: score the heat maps alone
-                without_glimpses(ema.module),
+            metrics = evaluate(  # post-fit modules are fitted after the schedule: score without them
+                without_post_fit(ema.module),
                 val_root,
                 imgsz,
                 n_images=cfg.eval_images,
@@ -316,55 +316,76 @@ def train(
             save_checkpoint(out / "best.pt", **common)
         if max_steps is not None and step >= max_steps:
             break
-    if main and glimpse_heads(net) and cfg.glimpse_epochs > 0:
+    if main:
         best_state = load_checkpoint(out / "best.pt")
         best_net = model_from_recipe(recipe.model).to(device)  # a fresh module: DDP's hooks stay on `net`
         best_net.load_state_dict(best_state["model"])
-        _fit_glimpses_and_save(recipe, best_net, best_state, out, train_ds, val_root, device, progress)
+        stats = run_post_fit(best_net, _post_fit_loader(train_ds, cfg), cfg.seed, progress)
+        if stats:  # a head had a post-fit stage: best.pt gets its weights and the scores with them
+            _score_and_save(recipe, best_net, best_state, out, val_root, stats)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
     return out / "best.pt"
 
 
-def _load_without_glimpses(net: MultiTaskNet, path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint whose weights match ``net`` except for glimpse classifiers it lacks."""
+def run_post_fit(net: MultiTaskNet, loader: Any, seed: int, progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Every head's post-fit stage (``Head.post_fit``), once each, in the model's head order.
+
+    Returns the stats of the heads that had something to do (an empty dict: none had).
+    """
+    started = time.perf_counter()
+    stats = {}
+    for name, head in net.heads.items():
+        got = head.post_fit(net, loader, seed=seed, progress=progress)
+        if got:
+            stats[name] = got
+    net.eval()
+    if stats:
+        print(f"post-fit stages done in {time.perf_counter() - started:.0f} s: {stats}")
+    return stats
+
+
+def _post_fit_modules(net: MultiTaskNet) -> dict[str, nn.Module]:
+    """``heads.<name>.<module>`` -> module, for every head's post-fit modules."""
+    heads = net.heads.items()
+    return {f"heads.{name}.{attr}": getattr(head, attr) for name, head in heads for attr in head.post_fit_modules()}
+
+
+def _post_fit_loader(train_ds: Any, cfg: Any) -> Any:
+    """The training split, un-augmented and in order, for the post-fit stages."""
+    plain = train_ds.without_augment() if isinstance(train_ds, CachedDataset) else train_ds
+    return torch.utils.data.DataLoader(plain, batch_size=cfg.batch, shuffle=False, collate_fn=collate)
+
+
+def _load_without_post_fit(net: MultiTaskNet, path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint whose weights match ``net`` except for post-fit modules it lacks."""
     from mtl_edge.checkpoint import CheckpointError
 
     ckpt = load_checkpoint(path)
-    own = {k: v for k, v in ckpt["model"].items() if ".glimpse." not in k}
+    prefixes = tuple(f"{key}." for key in _post_fit_modules(net))
+    own = {k: v for k, v in ckpt["model"].items() if not k.startswith(prefixes)}
     try:
         missing, unexpected = net.load_state_dict(own, strict=False)
     except RuntimeError as e:
         raise CheckpointError(f"{path}: its weights do not fit this recipe's model ({str(e)[:300]}).") from e
-    other = [k for k in missing if ".glimpse." not in k]
+    other = [k for k in missing if not k.startswith(prefixes)]
     if other or unexpected:
         raise CheckpointError(
-            f"{path}: its model differs from the recipe's beyond the glimpse classifiers "
-            f"(missing {other[:3]}, unexpected {unexpected[:3]}). Use the recipe it was trained with, plus glimpses."
+            f"{path}: its model differs from the recipe's beyond the modules fitted after the schedule "
+            f"({', '.join(p.rstrip('.') for p in prefixes) or 'none'}; missing {other[:3]}, unexpected "
+            f"{unexpected[:3]}). Use the recipe it was trained with, plus those modules (e.g. glimpses)."
         )
     return ckpt
 
 
-def _fit_glimpses_and_save(
-    recipe: Any,
-    net: MultiTaskNet,
-    start: dict[str, Any],
-    out: Path,
-    train_ds: Any,
-    val_root: Path | None,
-    device: torch.device,
-    progress: bool,
+def _score_and_save(
+    recipe: Any, net: MultiTaskNet, start: dict[str, Any], out: Path, val_root: Path | None, stats: dict[str, Any]
 ) -> Path:
-    """Fit the glimpses of ``net`` (weights of checkpoint ``start``) and write ``out/best.pt``."""
+    """Evaluate ``net`` (weights of checkpoint ``start`` plus its post-fit stages) and write ``out/best.pt``."""
     from mtl_edge.config import recipe_to_dict
 
     cfg = recipe.train
-    plain = train_ds.without_augment() if isinstance(train_ds, CachedDataset) else train_ds
-    loader = torch.utils.data.DataLoader(plain, batch_size=cfg.batch, shuffle=False, collate_fn=collate)
-    started = time.perf_counter()
-    stats = fit_glimpses(net, loader, cfg.glimpse_epochs, seed=cfg.seed, progress=progress)
-    print(f"glimpse classifiers fitted in {time.perf_counter() - started:.0f} s: {stats}")
     metrics: dict[str, Any] = {}
     if val_root is not None:
         metrics = evaluate(

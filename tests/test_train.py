@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import os
 import subprocess
 import sys
@@ -14,9 +14,10 @@ import torch
 from mtl_edge.checkpoint import load_checkpoint
 from mtl_edge.config import dump_recipe
 from mtl_edge.evaluate import evaluate
-from mtl_edge.glimpse_fit import without_glimpses
+from mtl_edge.models.heads.detection import DetectionHead
+from mtl_edge.models.heads.glimpse import GlimpseConfig
 from mtl_edge.models.loading import load_model
-from mtl_edge.models.network import DeployModel
+from mtl_edge.models.network import DeployModel, without_post_fit
 from mtl_edge.train import autocast_dtype, lr_factor, train
 
 from .conftest import tiny_recipe
@@ -41,7 +42,7 @@ def test_a_run_writes_checkpoints_that_rebuild_the_model(tiny_run):
 def test_the_schedule_scores_its_epochs_without_the_unfitted_glimpses(tiny_run, tiny_data):
     last = load_checkpoint(tiny_run / "last.pt")
     net, _ = load_model(tiny_run / "last.pt")
-    bare = without_glimpses(net)
+    bare = without_post_fit(net)
     assert net.heads["signs"].glimpse is not None and bare.heads["signs"].glimpse is None  # the original is kept
     image = torch.randint(0, 256, (1, 128, 224, 3), dtype=torch.uint8)
     assert not torch.equal(_decoded(net, image)["signs.scores"], _decoded(bare, image)["signs.scores"])
@@ -49,7 +50,7 @@ def test_the_schedule_scores_its_epochs_without_the_unfitted_glimpses(tiny_run, 
 
 
 def _decoded(net, image: torch.Tensor) -> dict[str, torch.Tensor]:
-    deploy = DeployModel(copy.deepcopy(net)).eval()
+    deploy = DeployModel(net).eval()
     return deploy.as_dict(deploy(image))
 
 
@@ -74,7 +75,7 @@ def test_a_bf16_run_trains_float32_weights_and_records_its_precision(tiny_data, 
 
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)  # emulated where the CPU lacks it: slower, same
     recipe = tiny_recipe(*tiny_data)
-    recipe.train.glimpse_epochs = 0
+    recipe.model.heads["signs"].glimpse.fit_epochs = 0  # no post-fit stage: this test reads last.pt
     train(recipe, tmp_path / "bf16", progress=False, max_steps=2)
     recipe.train.amp = False
     train(recipe, tmp_path / "fp32", progress=False, max_steps=2)
@@ -133,3 +134,37 @@ def test_ddp_two_processes_on_gloo(tiny_data, tmp_path):
     # 12 images split over 2 processes, batch 4, last partial batch dropped: 1 step per epoch, not 3.
     assert ckpt["train_state"]["ema_updates"] == 2
     assert "epoch 1: " in done.stdout and done.stdout.count("epoch 1: ") == 1  # only rank 0 reports
+
+
+def test_every_head_post_fits_once_after_the_schedule_for_its_own_fit_epochs(tiny_data, tmp_path, monkeypatch):
+    import mtl_edge.train as training
+    from mtl_edge.models.heads.base import Head
+
+    events: list[tuple] = []
+    schedule_steps = training.ModelEMA.update
+
+    def step(self, model):
+        events.append(("step",))
+        return schedule_steps(self, model)
+
+    def post_fit(self, net, loader, seed=0, progress=True):
+        name = next(n for n, h in net.heads.items() if h is self)
+        glimpse = getattr(getattr(self, "cfg", None), "glimpse", None)
+        events.append(("post_fit", name, glimpse.fit_epochs if glimpse is not None and glimpse.size else None))
+        return {"called": 1.0}
+
+    monkeypatch.setattr(training.ModelEMA, "update", step)
+    for cls in (Head, DetectionHead):
+        monkeypatch.setattr(cls, "post_fit", post_fit)
+    recipe = tiny_recipe(*tiny_data)
+    glimpse = GlimpseConfig(size=8, fit_epochs=5)  # the one setting of a glimpse's post-fit length
+    recipe.model.heads["vehicles"] = dataclasses.replace(recipe.model.heads["vehicles"], glimpse=glimpse)
+    train(recipe, tmp_path, progress=False, max_steps=2)
+    fits = [e for e in events if e[0] == "post_fit"]
+    assert events[: -len(fits)] == [("step",)] * 2  # the whole schedule first, then the stages
+    assert fits == [
+        ("post_fit", "lanes", None),
+        ("post_fit", "vehicles", 5),
+        ("post_fit", "signs", 2),
+        ("post_fit", "drivable", None),
+    ]

@@ -10,12 +10,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-#: RGB colours. Vehicles by class; every sign type in one colour so its name carries the class.
+#: RGB colours. Vehicle classes have their own; every sign type shares one, so its name carries the class.
 VEHICLE_COLOURS = {"car": (0, 200, 255), "truck": (255, 170, 0), "bus": (255, 80, 200), "motorcycle": (120, 255, 60)}
+#: Box colours by class name, for any detection head whose classes have one.
+LABEL_COLOURS = VEHICLE_COLOURS
 SIGN_COLOUR = (255, 40, 40)
 OTHER_COLOUR = (200, 200, 200)
 #: Drivable-mask values (1 direct, 2 alternative: the BDD100K ``drivable_maps`` convention) -> RGB.
 DRIVABLE_COLOURS = {1: (60, 220, 60), 2: (60, 120, 255)}
+#: Mask colours by class id, for any segmentation head.
+MASK_COLOURS = DRIVABLE_COLOURS
 
 
 def overlay_mask(
@@ -95,16 +99,14 @@ def draw_box(
 
 
 def draw_result(image: np.ndarray, result: Any, hud: str | None = None) -> np.ndarray:
-    """A copy of the RGB ``image`` with a runtime FrameResult drawn on it, and an optional HUD line."""
+    """A copy of the RGB ``image`` with a runtime FrameResult drawn on it, and an optional HUD line.
+
+    Each head is drawn by its task: masks first, then lines, then boxes.
+    """
     out = image.copy()
-    if result.drivable is not None:
-        overlay_mask(out, result.drivable, DRIVABLE_COLOURS)
-    for lane in result.lanes:
-        draw_polyline(out, lane.points, (255, 255, 255), 2)
-    for det in result.signs:
-        draw_box(out, det.box, f"{det.label} {det.score:.2f}", SIGN_COLOUR, thickness=1)
-    for det in result.vehicles:
-        draw_box(out, det.box, f"{det.label} {det.score:.2f}", VEHICLE_COLOURS.get(det.label, OTHER_COLOUR))
+    for name, head in sorted(result.heads.items(), key=lambda item: item[1].task.draw_order):
+        if head.value is not None:
+            head.task.draw(out, name, head.value)
     if hud:
         cv2.rectangle(out, (0, 0), (out.shape[1], 22), (0, 0, 0), -1)
         cv2.putText(out, hud, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)

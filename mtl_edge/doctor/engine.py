@@ -14,8 +14,9 @@ from mtl_edge.doctor.compare import PARITY_TOLERANCE, compare_frames, compare_he
 def engine_steps(onnx_path: Path, engine_path: Path, precision: str, cache: Path, progress: Progress) -> dict[str, Any]:
     """Build, compare with ONNX Runtime, profile and inspect one engine; each step records its own failure."""
     from mtl_edge.backends.ort import OrtBackend
-    from mtl_edge.backends.trt import TrtBackend, inspect_engine
-    from mtl_edge.export.tensorrt import build_engine
+    from mtl_edge.backends.trt.build import build_engine
+    from mtl_edge.backends.trt.inspect import inspect_engine
+    from mtl_edge.backends.trt.runner import TrtBackend
     from mtl_edge.profile import profile_trt
 
     result: dict[str, Any] = {"engine": str(engine_path)}

@@ -35,7 +35,7 @@ def _cuda_version(number: int) -> str:
 
 def cuda_mismatch(runtime: str, driver: str) -> str | None:
     """Why cuda-python cannot work with this driver (its CUDA runtime is of a newer major), or None."""
-    from mtl_edge.export.tensorrt import CUDA_PYTHON_PIN
+    from mtl_edge.backends.trt.cuda import CUDA_PYTHON_PIN
 
     rt_major, drv_major = int(runtime.split(".")[0]), int(driver.split(".")[0])
     if rt_major <= drv_major:
@@ -49,8 +49,8 @@ def cuda_mismatch(runtime: str, driver: str) -> str | None:
 
 def environment() -> dict[str, dict[str, Any]]:
     """Each component the TensorRT path needs: ``status`` "ok" with its ``value``, or "missing" with the ``reason``."""
-    from mtl_edge.export.tensorrt import _major, gpu_identity, tensorrt_available
-    from mtl_edge.export.tensorrt import load_cudart as _cudart
+    from mtl_edge.backends.trt.cuda import gpu_identity, tensorrt_available, tensorrt_major
+    from mtl_edge.backends.trt.cuda import load_cudart as _cudart
 
     env: dict[str, dict[str, Any]] = {
         "python": _ok(platform.python_version()),
@@ -61,7 +61,7 @@ def environment() -> dict[str, dict[str, Any]]:
     env["onnxruntime"] = _ok(ort_version) if ort_version else _missing("onnxruntime is not installed")
     have_trt, trt_status = tensorrt_available()
     env["tensorrt"] = _ok(trt_status.removeprefix("TensorRT ")) if have_trt else _missing(trt_status)
-    if have_trt and _major(env["tensorrt"]["value"]) < 10:
+    if have_trt and tensorrt_major(env["tensorrt"]["value"]) < 10:
         have_trt = False
         env["tensorrt"] = _missing(
             f"{trt_status} is too old: mtl-edge builds strongly typed networks, which need TensorRT 10 or 11. "
@@ -104,7 +104,7 @@ def _dla_cores(have_trt: bool, why_not: str) -> dict[str, Any]:
     try:
         import tensorrt as trt
 
-        from mtl_edge.export.tensorrt import trt_logger
+        from mtl_edge.backends.trt.cuda import trt_logger
 
         return _ok(int(trt.Runtime(trt_logger()).num_DLA_cores))
     except Exception as e:  # noqa: BLE001

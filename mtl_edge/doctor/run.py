@@ -93,7 +93,7 @@ def _run(
     calib_images: int,
     progress: Progress,
 ) -> None:
-    from mtl_edge.export.tensorrt import _major
+    from mtl_edge.backends.trt.cuda import tensorrt_major
 
     progress("checking the environment")
     env = report["environment"] = environment()
@@ -101,7 +101,7 @@ def _run(
         shown = item["value"] if item["status"] == "ok" else f"missing ({first_sentence(item['reason'])})"
         progress(f"  {key}: {shown}")
     ready, why_not = tensorrt_ready(env)
-    installed = _major(env["tensorrt"]["value"]) if env["tensorrt"]["status"] == "ok" else None
+    installed = tensorrt_major(env["tensorrt"]["value"]) if env["tensorrt"]["status"] == "ok" else None
     rules = trt_major or installed or 10
     report["trt_rules_major"] = rules
     if installed is not None and rules != installed:

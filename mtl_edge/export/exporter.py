@@ -176,7 +176,7 @@ def export(
     if engine is not None and precision == "int8" and int8_target == "cpu":
         raise ValueError("--engine needs the TensorRT INT8 graph: drop --int8-target cpu (that is for ONNX Runtime).")
     if engine is not None:
-        from mtl_edge.export.tensorrt import check_dla_precision
+        from mtl_edge.backends.trt.build import check_dla_precision
 
         check_dla_precision(precision, dla_core)
     start = time.perf_counter()
@@ -248,7 +248,7 @@ def export(
     if val_images:
         _measure_accuracy(report, fp32, val, recipe, val_images)
     if engine is not None:
-        from mtl_edge.export.tensorrt import build_engine
+        from mtl_edge.backends.trt.build import build_engine
 
         report.engine = build_engine(
             out,

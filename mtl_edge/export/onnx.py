@@ -53,6 +53,8 @@ def model_metadata(
         "outputs": DeployModel.output_names_of(net),
         "precision": precision,
         "checkpoint_sha256": checkpoint_sha256,
+        # Per head, which module paths stay float and why (Head.float_scopes): read by the precision rewrites.
+        "float_scopes": {name: dict(head.float_scopes()) for name, head in net.heads.items()},
         **(extra or {}),
     }
 

@@ -1,13 +1,20 @@
 """FP16 and INT8 versions of an exported FP32 graph: the precision lives in the graph.
 
-Which nodes change precision follows the node names (see :mod:`mtl_edge.export.naming`):
+Which nodes change precision follows the node names (see :mod:`mtl_edge.export.naming`) and
+what each head declares about its modules (``Head.float_scopes``, written by the exporter into
+the model metadata as ``float_scopes``: head -> {module path: role}):
 
 - ``preprocess/...`` (uint8 -> float normalisation) stays float32;
-- a head's own ops, ``heads.<name>/<Op>`` with no sub-module in the name, are its decode
-  (sigmoid, TopK, box suppression or peak max-pool, exp, softmax, argmax): they stay float32,
-  because an IoU or peak comparison, or a box ``exp``, is where reduced precision breaks results;
+- a head's ``"decode"`` scopes (by default ``""``, its own ops ``heads.<name>/<Op>`` outside any
+  submodule: sigmoid, TopK, box suppression or peak max-pool, exp, softmax, argmax) stay
+  float32, because an IoU or peak comparison, or a box ``exp``, is where reduced precision
+  breaks results;
+- its ``"logits"`` scopes (the output convs) and ``"float"`` scopes (e.g. the glimpse
+  classifier) may run in FP16 but are left out of INT8;
 - ``--keep HEAD`` keeps that head's whole sub-tree (tower and decode) at float32;
 - everything else -- the convolution trunk, neck and head towers -- changes precision.
+
+A graph without that metadata (hand-made) gets each head the default, ``{"": "decode"}``.
 
 FP16 converts those nodes to float16 and puts a Cast on every edge that crosses the
 region, so the graph's inputs and outputs keep their types. INT8 inserts Q/DQ pairs
@@ -20,8 +27,9 @@ for ONNX Runtime's x86 kernels); see :func:`quantize_int8`.
 
 from __future__ import annotations
 
+import json
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +72,12 @@ FP16_INPUTS: dict[str, tuple[int, ...] | None] = {
 #: Ops given Q/DQ in INT8 graphs (the rest of the trunk runs in float between them).
 INT8_OPS = ("Conv", "ConvTranspose", "Add", "Concat", "Resize", "MaxPool")
 FP32_OWNERS = ("preprocess", "graph")
+#: What a head's modules may be declared as (``Head.float_scopes``), and the role of unlisted ones.
+SCOPE_ROLES = ("decode", "logits", "float")
+#: A head that declares nothing: its own ops are its decode.
+DEFAULT_SCOPES: dict[str, str] = {"": "decode"}
+#: head -> {module path relative to the head: role}
+FloatScopes = Mapping[str, Mapping[str, str]]
 
 
 def head_of(node_name: str) -> str | None:
@@ -72,9 +86,39 @@ def head_of(node_name: str) -> str | None:
     return owner.split(".", 1)[1] if owner.startswith("heads.") else None
 
 
-def is_decode(node_name: str) -> bool:
-    """A head's own op (``heads.<name>/<Op>``), i.e. part of its in-graph decode."""
-    return head_of(node_name) is not None and node_name.count("/") == 1
+def float_scopes(model: onnx.ModelProto) -> dict[str, dict[str, str]]:
+    """The heads' declared float scopes, from the model metadata (``{}`` when it has none)."""
+    props = {p.key: p.value for p in model.metadata_props}
+    scopes = json.loads(props["mtl_edge"]).get("float_scopes", {}) if "mtl_edge" in props else {}
+    for head, declared in scopes.items():
+        for scope, role in declared.items():
+            if role not in SCOPE_ROLES:
+                raise ValueError(f"head {head!r} declares scope {scope!r} as {role!r}; roles are {SCOPE_ROLES}")
+    return scopes
+
+
+def scope_role(node_name: str, scopes: FloatScopes | None = None) -> str | None:
+    """The role (``"decode"``, ``"logits"``, ``"float"``) of the head scope a node lies in; None elsewhere.
+
+    A node ``heads.<name>/<module path>/<Op>`` lies in scope ``""`` when it has no module path
+    (the head's own ops) and in scope ``"a.b"`` when its module path is ``a/b`` or below it.
+    The most float role wins where scopes nest.
+    """
+    head = head_of(node_name)
+    if head is None:
+        return None
+    path = "/".join(node_name.split("/")[1:-1])
+    roles = set()
+    for scope, role in (scopes or {}).get(head, DEFAULT_SCOPES).items():
+        scope = scope.replace(".", "/")
+        if path == scope or (scope and path.startswith(scope + "/")):
+            roles.add(role)
+    return next((r for r in SCOPE_ROLES if r in roles), None)
+
+
+def is_decode(node_name: str, scopes: FloatScopes | None = None) -> bool:
+    """Part of a head's in-graph decode (a ``"decode"`` scope: by default the head's own ops)."""
+    return scope_role(node_name, scopes) == "decode"
 
 
 def reduced_precision_nodes(
@@ -85,25 +129,32 @@ def reduced_precision_nodes(
     ``only_heads`` limits the choice to those heads' towers (the trunk is left alone).
     """
     wanted = set(ops)
+    scopes = float_scopes(model)
     return [
         n.name
         for n in model.graph.node
         if n.op_type in wanted
         and node_owner(n.name) not in FP32_OWNERS
-        and not is_decode(n.name)
+        and not is_decode(n.name, scopes)
         and head_of(n.name) not in keep
         and (only_heads is None or head_of(n.name) in only_heads)
     ]
 
 
-def decode_inputs(model: onnx.ModelProto) -> set[str]:
-    """Nodes whose outputs feed a decode op directly: the heads' output convs (their logits).
+def logits_convs(model: onnx.ModelProto) -> set[str]:
+    """The heads' output convs (their ``"logits"`` scopes).
 
     INT8 leaves them in float: logits rounded to 256 levels would tie neighbouring
     cells in the peak test and coarsen every score.
     """
-    producer = {o: n.name for n in model.graph.node for o in n.output}
-    return {producer[i] for n in model.graph.node if is_decode(n.name) for i in n.input if i in producer}
+    scopes = float_scopes(model)
+    return {n.name for n in model.graph.node if n.op_type == "Conv" and scope_role(n.name, scopes) == "logits"}
+
+
+def int8_float_nodes(model: onnx.ModelProto) -> set[str]:
+    """Nodes of the heads' ``"float"`` scopes (e.g. the glimpse classifiers): FP16 at most, never INT8."""
+    scopes = float_scopes(model)
+    return {n.name for n in model.graph.node if scope_role(n.name, scopes) == "float"}
 
 
 def check_keep(keep: Sequence[str], heads: Iterable[str]) -> list[str]:
@@ -234,10 +285,11 @@ def quantize_int8(
     256 levels anyway, keeps that one conv in float by default (a 3-channel conv: on a
     GPU it costs little either way).
 
-    The glimpse classifiers (``heads.<name>/glimpse/...``) stay float in both: they read
-    full-range pixel crops (the first conv's problem again), their outputs are the
-    detection scores and box corrections themselves, and they are 2% of the FLOPs (what
-    int8 glimpses cost is in docs/experiments.md).
+    The heads' ``"float"`` scopes stay float in both. The detection heads declare their
+    glimpse classifiers so (``heads.<name>/glimpse/...``): they read full-range pixel crops
+    (the first conv's problem again), their outputs are the detection scores and box
+    corrections themselves, and they are 2% of the FLOPs (what int8 glimpses cost is in
+    docs/experiments.md).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
@@ -252,9 +304,8 @@ def quantize_int8(
     if float_nodes is None:
         float_nodes = first_convs(model, 1) if target == "tensorrt" else []
     convs = {n.name for n in model.graph.node if n.op_type == "Conv"}
-    logits = decode_inputs(model) & convs  # a ReLU feeding a decode op still folds into its conv
-    glimpses = {n.name for n in model.graph.node if "/glimpse/" in n.name}
-    skip = logits | set(float_nodes) | glimpses | constant_terms
+    logits = logits_convs(model) & convs
+    skip = logits | set(float_nodes) | int8_float_nodes(model) | constant_terms
     ops = INT8_OPS + (("Relu",) if target == "cpu" else ())
     nodes = [n for n in reduced_precision_nodes(model, ops, keep) if n not in skip]
     if target == "cpu":  # a ReLU is folded only into a quantized conv; alone it would gain a Q/DQ pair
@@ -315,4 +366,14 @@ def quantize_int8(
     return out, reused
 
 
-__all__ = ["to_float16", "quantize_int8", "check_keep", "reduced_precision_nodes", "is_decode", "head_of"]
+__all__ = [
+    "to_float16",
+    "quantize_int8",
+    "check_keep",
+    "reduced_precision_nodes",
+    "is_decode",
+    "head_of",
+    "scope_role",
+    "float_scopes",
+    "logits_convs",
+]

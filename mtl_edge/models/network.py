@@ -8,6 +8,7 @@ out, named ``<head>.<field>`` (the engine contract: README, Export).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -50,9 +51,28 @@ class MultiTaskNet(nn.Module):
     def features(self, x: Tensor) -> dict[str, Tensor]:
         return pyramid(self.backbone, self.neck, x)
 
-    def forward(self, x: Tensor) -> dict[str, dict[str, Tensor]]:
+    @staticmethod
+    def normalize(images_nchw_uint8: Tensor) -> Tensor:
+        """uint8 [B,3,H,W] batches as the network takes them (see :func:`normalize`)."""
+        return normalize(images_nchw_uint8)
+
+    def forward(self, x: Tensor, decode: bool = False) -> dict[str, dict[str, Tensor]]:
+        """Each head's raw outputs (for the loss), or with ``decode`` its final outputs."""
         feats = self.features(x)
-        return {name: head(feats) for name, head in self.heads.items()}
+        return {name: head(feats, decode=decode) for name, head in self.heads.items()}
+
+
+def without_post_fit(net: MultiTaskNet) -> MultiTaskNet:
+    """A copy of ``net`` with every head's post-fit modules (``Head.post_fit_modules``) dropped.
+
+    What the main schedule is scored with: those modules are fitted after it, and scoring
+    through them would rank epochs by untrained stages (e.g. random glimpse classifiers).
+    """
+    bare = copy.deepcopy(net)
+    for head in bare.heads.values():
+        for name in head.post_fit_modules():
+            setattr(head, name, None)
+    return bare
 
 
 class Preprocess(nn.Module):
@@ -83,7 +103,10 @@ class DeployModel(nn.Module):
     """Frames in, final outputs out: the one graph that ONNX Runtime and TensorRT run.
 
     It shares its modules with ``net`` and keeps their names (``backbone``, ``neck``,
-    ``heads.<name>``), so every exported node says which module owns it.
+    ``heads.<name>``), so every exported node says which module owns it. It sets nothing on
+    them: it asks each head for its decoded outputs with ``head(feats, decode=True)``.
+    (``.eval()``, ``.half()`` or ``.to()`` on it still reach the shared modules, as on any
+    ``nn.Module``.)
     """
 
     def __init__(self, net: MultiTaskNet, decoded: bool = True) -> None:
@@ -96,8 +119,6 @@ class DeployModel(nn.Module):
         self.compute_dtype = torch.float32
         #: False exports the heads' raw (pre-decode) tensors instead, for parity checks.
         self.decoded = decoded
-        for head in self.heads.values():
-            head.export = decoded
 
     @staticmethod
     def output_names_of(net: MultiTaskNet) -> list[str]:
@@ -117,7 +138,7 @@ class DeployModel(nn.Module):
         feats = pyramid(self.backbone, self.neck, x)
         outputs = []
         for head in self.heads.values():
-            result = head(feats)
+            result = head(feats, decode=self.decoded)
             outputs.extend(result[key] for key in (head.output_names if self.decoded else head.raw_names))
         return tuple(outputs)
 

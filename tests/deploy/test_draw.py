@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from mtl_edge.deploy.draw import DRIVABLE_COLOURS, VEHICLE_COLOURS, draw_result, overlay_mask
-from mtl_edge.deploy.results import Detection, FrameResult, Lane
+from mtl_edge.deploy.results import Detection, FrameResult, HeadResult, Lane
+from mtl_edge.deploy.tasks import TASKS
 
 
 def test_overlay_mask_blends_each_coloured_value_and_leaves_the_rest():
@@ -32,9 +33,11 @@ def test_draw_result_draws_every_task_on_a_copy():
     result = FrameResult(
         index=3,
         timestamp=0.1,
-        lanes=[Lane(0, 0.9, np.array([[20.0, 110.0], [60.0, 40.0]], np.float32))],
-        vehicles=[Detection("car", 0.8, (100.0, 40.0, 160.0, 80.0))],
-        drivable=drivable,
+        heads={
+            "lanes": HeadResult(TASKS["lanes"], [Lane(0, 0.9, np.array([[20.0, 110.0], [60.0, 40.0]], np.float32))]),
+            "vehicles": HeadResult(TASKS["detection"], [Detection("car", 0.8, (100.0, 40.0, 160.0, 80.0))]),
+            "drivable": HeadResult(TASKS["segmentation"], drivable),
+        },
     )
     out = draw_result(image, result, hud="12.0 FPS")
     assert (image == 128).all() and out.shape == image.shape  # the frame itself is left alone

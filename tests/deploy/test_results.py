@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from mtl_edge.deploy.letterbox import letterbox_params
 from mtl_edge.deploy.results import Thresholds, to_frame_result
+from mtl_edge.deploy.tasks import TASKS, Task, register_task
 
-META = {"vehicles": {"classes": ["car", "truck"]}, "lanes": {"row_y": [100.0, 200.0, 300.0]}}
+#: The ``heads`` section of a model's metadata, as an export writes it (each head's kind is known by its outputs).
+META = {
+    "vehicles": {"outputs": ["boxes", "scores", "classes"], "classes": ["car", "truck"]},
+    "lanes": {"outputs": ["x", "valid", "score"], "row_y": [100.0, 200.0, 300.0]},
+    "drivable": {"outputs": ["mask"], "classes": ["background", "direct", "alternative"], "mask_stride": 2},
+}
 
 
 def test_boxes_and_lanes_come_back_in_source_pixels():
@@ -35,3 +42,35 @@ def test_boxes_and_lanes_come_back_in_source_pixels():
     line = json.loads(r.to_json())
     assert line["index"] == 7 and line["vehicles"][0]["label"] == "truck"
     assert line["drivable_fraction"]["direct"] == 1.0 and line["lanes"][0]["points"][0] == [620.0, 376.0]
+
+
+class _Counter(Task):
+    """A head kind defined here only: it counts things, with no score and nothing to draw."""
+
+    kind, fields = "test-counter", ("count",)
+
+    def unpack(self, outputs, meta, at, threshold):
+        return int(outputs["count"])
+
+    def to_json(self, name, value, meta):
+        return {name: value}
+
+    def draw(self, image, name, value):
+        pass
+
+
+def test_a_new_task_kind_flows_through_results_and_json_without_package_changes():
+    register_task(_Counter)
+    try:
+        meta = {"people": {"task": "test-counter", "outputs": ["count"]}}
+        outputs = {"people.count": np.array([3, 5])}
+        params = letterbox_params((384, 640), (384, 640))
+        r = to_frame_result(outputs, meta, params, (384, 640), (384, 640), batch_index=1)
+        assert r.people == 5 and json.loads(r.to_json())["people"] == 5
+        assert to_frame_result(outputs, {"people": {"outputs": ["count"]}}, params, (384, 640), (384, 640)).people == 3
+    finally:
+        del TASKS["test-counter"]
+    with pytest.raises(ValueError, match="register_task"):  # an unknown kind says how to make it known
+        to_frame_result(outputs, meta, params, (384, 640), (384, 640))
+    with pytest.raises(AttributeError, match="no head 'people'"):
+        _ = to_frame_result({}, {}, params, (384, 640), (384, 640)).people

@@ -123,7 +123,7 @@ def test_cli_engine_without_tensorrt_says_so(tiny_run, tmp_path, capsys):
     try:
         import tensorrt  # noqa: F401
 
-        pytest.skip("TensorRT is installed here; the build itself is tested in test_tensorrt.py")
+        pytest.skip("TensorRT is installed here; the build itself is tested in tests/backends/trt/test_build.py")
     except ImportError:
         pass
     args = ["export", str(tiny_run / "best.pt"), "--out", str(tmp_path / "m.onnx"), "--val-images", "0"]

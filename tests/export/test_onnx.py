@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -43,7 +41,7 @@ def decoded_model(trained):
 def test_raw_tensors_match_eager_within_1e_4_on_random_inputs(trained, tmp_path):
     graph, _ = simplify(export_graph(trained, HW, decoded=False))
     session = _session(finalize(graph, {"raw": True}), tmp_path / "raw.onnx")
-    eager = DeployModel(copy.deepcopy(trained), decoded=False).eval()
+    eager = DeployModel(trained, decoded=False).eval()  # sets nothing on the shared heads: no copy needed
     rng = np.random.default_rng(0)
     for _ in range(3):
         images = rng.integers(0, 256, (1, *HW, 3), dtype=np.uint8)
@@ -57,7 +55,7 @@ def test_raw_tensors_match_eager_within_1e_4_on_random_inputs(trained, tmp_path)
 
 def test_decoded_results_are_the_same_on_generated_scenes(trained, decoded_model, tiny_data, tmp_path):
     session = _session(decoded_model, tmp_path / "m.onnx")
-    eager = DeployModel(copy.deepcopy(trained)).eval()
+    eager = DeployModel(trained).eval()
     root = tiny_data[1]
     import cv2
 
@@ -96,3 +94,24 @@ def test_metadata_and_node_names(decoded_model, tmp_path):
     }
     decode_ops = {n.op_type for n in model.graph.node if node_owner(n.name) == "heads.vehicles"}
     assert {"TopK", "ReduceMax", "GatherElements"} <= decode_ops  # the decode (box suppression too) is the head's
+
+
+def _module_state(net: torch.nn.Module) -> list:
+    """Every module's training flag and public attributes."""
+    return [(name, {k: v for k, v in vars(m).items() if not k.startswith("_")}) for name, m in net.named_modules()]
+
+
+def test_deploy_model_and_export_leave_the_wrapped_net_as_it_was(tiny_run):
+    net, _ = load_model(tiny_run / "best.pt")
+    net.train()
+    before = _module_state(net)
+    DeployModel(net), DeployModel(net, decoded=False)
+    export_graph(net, HW)
+    assert _module_state(net) == before and all(h.training for h in net.heads.values())
+    net.eval()
+    before = _module_state(net)
+    with torch.no_grad():
+        decoded = DeployModel(net).as_dict(DeployModel(net)(torch.zeros((1, *HW, 3), dtype=torch.uint8)))
+        raw = net(torch.zeros((1, 3, *HW)))
+    assert _module_state(net) == before
+    assert "vehicles.boxes" in decoded and set(raw["vehicles"]) == {"heat", "sides"}  # the net's own call stays raw

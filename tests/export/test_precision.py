@@ -10,7 +10,15 @@ from onnx import TensorProto, numpy_helper
 
 from mtl_edge.export.compat import CompatibilityError, require_compatible
 from mtl_edge.export.onnx import export_graph, finalize, model_metadata, simplify
-from mtl_edge.export.precision import decode_inputs, head_of, is_decode, quantize_int8, to_float16
+from mtl_edge.export.precision import (
+    float_scopes,
+    head_of,
+    is_decode,
+    logits_convs,
+    quantize_int8,
+    scope_role,
+    to_float16,
+)
 from mtl_edge.export.qdq_rewrites import first_conv, frame_normalisation
 from mtl_edge.models.loading import load_model
 
@@ -43,6 +51,48 @@ def _types(model: onnx.ModelProto) -> dict[str, int]:
 def test_names_tell_decode_from_towers():
     assert is_decode("heads.vehicles/TopK") and head_of("heads.vehicles/TopK") == "vehicles"
     assert not is_decode("heads.signs/tower/0/conv/Conv") and head_of("backbone/stem/Conv") is None
+
+
+def test_the_exported_metadata_carries_each_heads_float_scopes(fp32):
+    scopes = float_scopes(fp32)
+    assert scopes["drivable"] == {"": "decode", "classify": "logits"}
+    assert scopes["signs"]["glimpse"] == "float" and scopes["signs"][""] == "decode"
+    assert scope_role("heads.signs/glimpse/features/0/conv/Conv", scopes) == "float"
+    assert scope_role("heads.signs/heat/Conv", scopes) == "logits"
+    assert scope_role("heads.signs/tower/0/conv/Conv", scopes) is None and scope_role("neck/Add", scopes) is None
+
+
+def _toy_head_graph(scopes: dict | None) -> onnx.ModelProto:
+    """heads.toy: a tower conv, then a decode that lives in the submodule ``decoder`` (a Mul)."""
+    from onnx import helper
+
+    w = numpy_helper.from_array(np.ones((2, 2, 1, 1), np.float32), "w")
+    k = numpy_helper.from_array(np.full((1,), 0.5, np.float32), "k")
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["t"], name="heads.toy/tower/Conv"),
+        helper.make_node("Mul", ["t", "k"], ["y"], name="heads.toy/decoder/Mul"),
+    ]
+    vi = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2, 4, 4]) for n in ("x", "y")]
+    graph = helper.make_graph(nodes, "toy", [vi[0]], [vi[1]], [w, k])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    if scopes is not None:
+        finalize(model, {"float_scopes": {"toy": scopes}})
+    return model
+
+
+def test_a_heads_declared_decode_scope_stays_float32_even_in_a_submodule():
+    def weight_and_mul_types(model):
+        half = to_float16(model)
+        inits = {t.name: t.data_type for t in half.graph.initializer}
+        conv = next(n for n in half.graph.node if n.name == "heads.toy/tower/Conv")
+        mul = next(n for n in half.graph.node if n.name == "heads.toy/decoder/Mul")
+        return inits[conv.input[1]], inits[mul.input[1]]
+
+    declared = _toy_head_graph({"": "decode", "decoder": "decode"})
+    assert is_decode("heads.toy/decoder/Mul", float_scopes(declared))
+    assert weight_and_mul_types(declared) == (TensorProto.FLOAT16, TensorProto.FLOAT)  # tower half, decode float32
+    # Undeclared, a decode in a submodule looks like tower: it would be converted, which is why heads declare it.
+    assert weight_and_mul_types(_toy_head_graph(None)) == (TensorProto.FLOAT16, TensorProto.FLOAT16)
 
 
 def test_fp16_converts_towers_and_keeps_io_decode_and_kept_heads_float32(fp32):
@@ -136,8 +186,11 @@ def test_cpu_graph_reads_the_frame_as_uint8_and_folds_relus_into_its_convs(fp32,
 def test_cpu_graph_computes_logits_from_uint8_features_without_rounding_them(fp32, calib, tmp_path):
     q, _ = quantize_int8(fp32, calib, HW, 1, tmp_path, target="cpu")
     integer = {n.name.rsplit("/", 1)[0] for n in q.graph.node if n.op_type == "ConvInteger"}
-    logits = {n.name for n in fp32.graph.node if n.op_type == "Conv" and n.name in decode_inputs(fp32)}
+    logits = logits_convs(fp32)
     assert logits and integer == logits  # every logits conv, nothing else
+    producer = {o: n.name for n in fp32.graph.node for o in n.output}
+    feeding_decode = {producer[i] for n in fp32.graph.node if is_decode(n.name) for i in n.input if i in producer}
+    assert logits == {n.name for n in fp32.graph.node if n.op_type == "Conv"} & feeding_decode  # as declared
     producer = {o: n for n in q.graph.node for o in n.output}
     for name in integer:
         out = next(n for n in fp32.graph.node if n.name == name).output[0]

@@ -148,7 +148,7 @@ def test_wrong_model_files_are_refused_clearly(tmp_path):
         open_backend(__file__)
     engine = tmp_path / "model.engine"
     engine.write_bytes(b"raw trtexec engine bytes")
-    from mtl_edge.export.engine_file import EngineFileError
+    from mtl_edge.backends.trt.engine_file import EngineFileError
 
     with pytest.raises(EngineFileError, match="--engine"):  # read before TensorRT is even imported
         open_backend(engine)

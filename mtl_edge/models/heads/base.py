@@ -13,10 +13,14 @@ from mtl_edge.models.blocks import ConvBNAct
 class Head(nn.Module):
     """A task head.
 
-    ``forward(features)`` returns raw tensors for the loss, or, once ``export = True``,
-    the final decoded outputs named by ``output_names`` (the engine contract). Its
+    ``forward(features)`` returns raw tensors for the loss; ``forward(features, decode=True)``
+    returns the final decoded outputs named by ``output_names`` (the engine contract). Its
     ``loss(raw, targets, supervised)`` returns ``{"loss": scalar, ...parts}`` and must
     give zero loss and zero gradient for samples whose ``supervised`` flag is False.
+
+    Two hooks let a head own the rest of its life cycle: :meth:`float_scopes` tells the
+    precision rewrites which of its modules stay float, and :meth:`post_fit` is a stage the
+    trainer runs after the main schedule (e.g. fitting a second-stage classifier).
     """
 
     #: The dataclass of this head's recipe settings.
@@ -28,9 +32,40 @@ class Head(nn.Module):
     #: Pyramid maps the head reads (the neck computes no level beyond the deepest one asked for).
     reads: tuple[str, ...] = ("p3",)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.export = False
+    def forward(self, feats: dict[str, Tensor], decode: bool = False) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def float_scopes(self) -> dict[str, str]:
+        """Which of this head's modules stay float in FP16 and INT8 graphs, by module path.
+
+        Keys are module paths relative to the head (``""``: the head's own ops, outside any
+        submodule; ``"glimpse"``: everything under ``self.glimpse``). Values say why:
+
+        - ``"decode"``: float32 in every graph (comparisons, TopK, exp, softmax);
+        - ``"logits"``: the output convs; FP16 allowed, not INT8 (256 levels would tie
+          neighbouring cells); INT8 calibrates their inputs at full range;
+        - ``"float"``: FP16 allowed, not INT8 (e.g. a classifier that reads pixel crops).
+
+        The exporter writes these into the model metadata and the precision rewrites read
+        them there, so a decode in a submodule stays float when the head says so.
+        """
+        return {"": "decode"}
+
+    def post_fit_modules(self) -> tuple[str, ...]:
+        """Attribute names of submodules fitted by :meth:`post_fit`, not by the main schedule.
+
+        The schedule freezes them and scores the head with them set to None (so the head must
+        work without them), and ``--post-fit-from`` accepts a checkpoint that lacks them.
+        """
+        return ()
+
+    def post_fit(self, net: nn.Module, loader: Any, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+        """A stage after the main schedule, on the frozen trained ``net`` (which holds this head).
+
+        ``loader`` yields un-augmented training batches. The head's own config says how long
+        the stage runs. Returns stats to print; the default has nothing to do.
+        """
+        return {}
 
     def decode(self, raw: dict[str, Tensor]) -> dict[str, Tensor]:
         raise NotImplementedError

@@ -119,7 +119,7 @@ class DetectionHead(Head):
         nn.init.constant_(self.sides.bias, 0.0)
         self.glimpse = GlimpseClassifier(cfg.glimpse, len(cfg.classes)) if cfg.glimpse.size > 0 else None
 
-    def forward(self, feats: dict[str, Tensor]) -> dict[str, Tensor]:
+    def forward(self, feats: dict[str, Tensor], decode: bool = False) -> dict[str, Tensor]:
         if self.fuse is not None:
             x = self.tower(self.fuse(feats["c2"], feats["p3"]))
         elif self.late is not None:
@@ -128,9 +128,25 @@ class DetectionHead(Head):
             x = self.tower(feats[self.level])
         x = self.context(x)
         raw = {"heat": self.heat(x), "sides": self.sides(x)}
-        if not self.export:
+        if not decode:
             return raw
         return self.decode_with_glimpse(raw, feats["image"]) if self.glimpse is not None else self.decode(raw)
+
+    def float_scopes(self) -> dict[str, str]:
+        # The glimpse reads full-range pixel crops (the first conv's INT8 problem) and its
+        # outputs are the scores and box corrections themselves: FP16 at most.
+        return {"": "decode", "heat": "logits", "sides": "logits", "glimpse": "float"}
+
+    def post_fit_modules(self) -> tuple[str, ...]:
+        return ("glimpse",) if self.glimpse is not None else ()
+
+    def post_fit(self, net: nn.Module, loader: Any, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+        """Fit the glimpse classifier on the frozen ``net`` for ``glimpse.fit_epochs`` (see glimpse_fit.py)."""
+        if self.glimpse is None or self.cfg.glimpse.fit_epochs == 0:
+            return {}
+        from mtl_edge.models.heads.glimpse_fit import fit_glimpse
+
+        return fit_glimpse(net, self, loader, seed=seed, progress=progress)
 
     def decode(self, raw: dict[str, Tensor]) -> dict[str, Tensor]:
         """Top-K detections as boxes [B,K,4] (xyxy input pixels), scores [B,K], classes int32 [B,K]."""

@@ -44,9 +44,12 @@ class DrivableHead(Head):
         self.conv = ConvBNAct(channels["p3"], cfg.channels)
         self.classify = nn.Conv2d(cfg.channels, len(CLASSES), 1)
 
-    def forward(self, feats: dict[str, Tensor]) -> dict[str, Tensor]:
+    def forward(self, feats: dict[str, Tensor], decode: bool = False) -> dict[str, Tensor]:
         raw = {"logits": self.classify(self.conv(feats["p3"]))}
-        return self.decode(raw) if self.export else raw
+        return self.decode(raw) if decode else raw
+
+    def float_scopes(self) -> dict[str, str]:
+        return {"": "decode", "classify": "logits"}
 
     def decode(self, raw: dict[str, Tensor]) -> dict[str, Tensor]:
         scale = self.stride // self.cfg.mask_stride

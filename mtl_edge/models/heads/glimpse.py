@@ -11,6 +11,7 @@ candidates, so the engine contract (boxes, scores, classes) is unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -46,10 +47,11 @@ class GlimpseConfig:
     # come from every pass. The shipped recipe uses 48.
     refine_max_side: float = 0.0
     positive_iou: float = 0.5  # fitting: IoU with a labelled object from which a candidate takes its class
-    # Fitting: epochs for this glimpse (0: the recipe's ``train.glimpse_epochs``), so one glimpse
-    # can fit longer than another: the shipped recipe fits the vehicles glimpse 16 epochs and the
-    # signs glimpse the default 8, which is what each measured best at.
-    fit_epochs: int = 0
+    # Fitting (the head's post-fit stage, after the main schedule): epochs for this glimpse, the one
+    # setting for its length (0: not fitted). Each glimpse has its own: the shipped recipe fits the
+    # vehicles glimpse 16 epochs and the signs glimpse the default 8, what each measured best at.
+    # Replaces ``train.glimpse_epochs``, which old recipes still give (config.py maps it here).
+    fit_epochs: int = 8
 
     def __post_init__(self) -> None:  # a recipe reports these with the key's path (config.from_dict)
         if self.refine_steps < 1:
@@ -58,7 +60,7 @@ class GlimpseConfig:
             )
         if self.fit_epochs < 0:
             raise ValueError(
-                f"glimpse.fit_epochs must be 0 or more, got {self.fit_epochs}; 0 uses train.glimpse_epochs"
+                f"glimpse.fit_epochs must be 0 or more, got {self.fit_epochs}; 0 leaves the glimpse unfitted"
             )
         if not 0.0 <= self.candidate_nms_iou < 1.0:
             raise ValueError(
@@ -75,6 +77,35 @@ class GlimpseConfig:
                     f"glimpse.{name} must be {rule} and needs glimpse.refine: true, got {value} "
                     f"with refine: {self.refine}; {zero}"
                 )
+
+
+def migrate_glimpse_epochs(recipe: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Move an old recipe's ``train.glimpse_epochs: N`` into its glimpses' ``fit_epochs`` (in place).
+
+    A glimpse that gave no ``fit_epochs`` (or 0, which meant "the train setting") takes N; one
+    that gave its own keeps it. N = 0 skipped every glimpse fit, so a glimpse asking for epochs
+    of its own disagrees: ValueError("<key>: <problem>"). Returns the recipe and what was set.
+    """
+    epochs = recipe["train"].pop("glimpse_epochs")
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+        raise ValueError(f"train.glimpse_epochs: expected a whole number, 0 or more, got {epochs!r}.")
+    model = recipe.get("model")
+    heads = model.get("heads") if isinstance(model, dict) else None
+    moved = []
+    for name, settings in (heads if isinstance(heads, dict) else {}).items():
+        glimpse = settings.get("glimpse") if isinstance(settings, dict) else None
+        if not isinstance(glimpse, dict):
+            continue
+        own = glimpse.get("fit_epochs") or 0
+        if epochs == 0 and own:
+            raise ValueError(
+                f"model.heads.{name}.glimpse.fit_epochs: is {own}, but train.glimpse_epochs: 0 says no glimpse "
+                "is fitted; they disagree. train.glimpse_epochs is replaced by each glimpse's fit_epochs: "
+                "remove it and set fit_epochs (0 leaves that glimpse unfitted)."
+            )
+        glimpse["fit_epochs"] = own or epochs
+        moved.append(f"model.heads.{name}.glimpse.fit_epochs: {glimpse['fit_epochs']}")
+    return recipe, moved
 
 
 def crop_boxes(images: Tensor, boxes: Tensor, size: int, context: float) -> Tensor:

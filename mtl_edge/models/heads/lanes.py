@@ -90,7 +90,7 @@ class LanesHead(Head):
         m[np.arange(len(ys)), hi] += frac
         return torch.from_numpy(m)
 
-    def forward(self, feats: dict[str, Tensor]) -> dict[str, Tensor]:
+    def forward(self, feats: dict[str, Tensor], decode: bool = False) -> dict[str, Tensor]:
         p3 = feats["p3"]
         b, _, h, w = p3.shape
         xs = torch.linspace(-1.0, 1.0, w, dtype=p3.dtype, device=p3.device).view(1, 1, 1, w).expand(b, 1, h, w)
@@ -102,7 +102,10 @@ class LanesHead(Head):
         raw = {"location": self.location(r), "exist": self.exist(r).amax(dim=3)}  # [B,L,R,W], [B,L,R]
         if self.aux is not None and self.training:
             raw["aux"] = self.aux(f)
-        return self.decode(raw) if self.export else raw
+        return self.decode(raw) if decode else raw
+
+    def float_scopes(self) -> dict[str, str]:
+        return {"": "decode", "location": "logits", "exist": "logits"}
 
     def decode(self, raw: dict[str, Tensor]) -> dict[str, Tensor]:
         loc = raw["location"].float()

@@ -1,4 +1,7 @@
-"""Fit the detection heads' glimpse classifiers on a trained, frozen network.
+"""Fit a detection head's glimpse classifier on a trained, frozen network: its post-fit stage.
+
+``DetectionHead.post_fit`` calls :func:`fit_glimpse` after the main schedule, for the
+glimpse's ``fit_epochs``.
 
 The glimpse sees what the deployed decode will give it: the head's own class-agnostic
 candidates on the training images, each labelled by its best IoU with the ground truth
@@ -14,10 +17,9 @@ crops pass through a small CNN.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,30 +28,16 @@ from torch import Tensor
 
 from mtl_edge.data.dataset import HEADS as DATASET_HEADS
 from mtl_edge.metrics import box_iou
-from mtl_edge.models.heads.detection import DetectionHead
 from mtl_edge.models.heads.glimpse import GlimpseClassifier, crop_boxes, encode_deltas
-from mtl_edge.models.network import MultiTaskNet, normalize
+
+if TYPE_CHECKING:  # detection.py imports this module when it fits its glimpse; network.py imports the heads
+    from mtl_edge.models.heads.detection import DetectionHead
+    from mtl_edge.models.network import MultiTaskNet
 
 #: IoU below which (with every object, ignored ones included) a candidate is background.
 BACKGROUND_IOU = 0.3
 #: Jittered copies of each labelled box added as positives.
 JITTERS = 4
-
-
-def glimpse_heads(net: MultiTaskNet) -> dict[str, DetectionHead]:
-    return {n: h for n, h in net.heads.items() if isinstance(h, DetectionHead) and h.glimpse is not None}
-
-
-def without_glimpses(net: MultiTaskNet) -> MultiTaskNet:
-    """A copy of ``net`` whose detection heads decode their own heat maps, glimpses dropped.
-
-    What the main schedule is scored with: its glimpses are not fitted yet, and scoring
-    through them would rank epochs by random classifiers.
-    """
-    bare = copy.deepcopy(net)
-    for head in glimpse_heads(bare).values():
-        head.glimpse = None
-    return bare
 
 
 @dataclass
@@ -124,16 +112,15 @@ def collect_samples(
     from tqdm import tqdm
 
     heads = {name: net.heads[name] for name in names}
-    assert all(isinstance(h, DetectionHead) and h.glimpse is not None for h in heads.values())
+    assert all(getattr(h, "glimpse", None) is not None for h in heads.values())
     rngs = {name: np.random.default_rng(seed) for name in names}
     device = next(net.parameters()).device
     parts: dict[str, list[tuple[Tensor, ...]]] = {name: [] for name in names}
     net.eval()
     for images, batch in tqdm(loader, desc="glimpse samples", unit=" batches", disable=not progress):
-        x = normalize(images.to(device))
+        x = net.normalize(images.to(device))
         feats = net.features(x)
         for name, head in heads.items():
-            assert isinstance(head, DetectionHead)
             _, cand = head.candidates(head(feats))
             head_index = DATASET_HEADS.index(name)
             for i in range(len(x)):
@@ -205,7 +192,7 @@ def restart(glimpse: GlimpseClassifier, seed: int) -> None:
     """Give ``glimpse`` the initial weights seed ``seed`` draws, whatever it held before.
 
     The fit then depends only on the frozen network, the data and the seed: a glimpse fitted
-    at the end of ``mtl-edge train`` equals one refitted later with ``--glimpse-from``.
+    at the end of ``mtl-edge train`` equals one refitted later with ``--post-fit-from``.
     """
     in_channels = next(glimpse.features.parameters()).shape[1]
     with torch.random.fork_rng(devices=[]):
@@ -214,19 +201,13 @@ def restart(glimpse: GlimpseClassifier, seed: int) -> None:
     glimpse.load_state_dict(fresh.state_dict())
 
 
-def fit_glimpses(
-    net: MultiTaskNet, loader: Any, epochs: int, seed: int = 0, progress: bool = True
-) -> dict[str, dict[str, float]]:
-    """Fit every glimpse of ``net`` (the rest stays frozen) for its ``fit_epochs``, else ``epochs``.
-
-    Returns per-head fitting stats.
-    """
-    heads = glimpse_heads(net)
-    samples = collect_samples(net, list(heads), loader, seed, progress)
-    stats = {}
-    for name, head in heads.items():
-        assert head.glimpse is not None
-        own = head.glimpse.cfg.fit_epochs or epochs
-        stats[name] = fit_classifier(head.glimpse, samples.pop(name), own, seed=seed, progress=progress)
+def fit_glimpse(
+    net: MultiTaskNet, head: DetectionHead, loader: Any, seed: int = 0, progress: bool = True
+) -> dict[str, float]:
+    """Fit ``head``'s glimpse (the rest of ``net`` stays frozen) for its ``fit_epochs``; returns fitting stats."""
+    assert head.glimpse is not None
+    name = next(n for n, h in net.heads.items() if h is head)
+    samples = collect_samples(net, [name], loader, seed, progress)[name]
+    stats = fit_classifier(head.glimpse, samples, head.cfg.glimpse.fit_epochs, seed=seed, progress=progress)
     net.eval()
     return stats

@@ -1,4 +1,5 @@
-"""Fitting the glimpse classifiers: candidate labels, jitter, learning, and the --glimpse-from stage."""
+"""Fitting the glimpse classifiers (the detection heads' post-fit stage): candidate labels, jitter,
+learning, and the --post-fit-from stage."""
 
 from __future__ import annotations
 
@@ -8,21 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from mtl_edge import glimpse_fit
 from mtl_edge.checkpoint import CheckpointError, load_checkpoint
-from mtl_edge.glimpse_fit import (
+from mtl_edge.models.heads import glimpse_fit
+from mtl_edge.models.heads.glimpse import GlimpseClassifier, GlimpseConfig, apply_deltas, encode_deltas
+from mtl_edge.models.heads.glimpse_fit import (
     GlimpseSamples,
     collect_samples,
     fit_classifier,
-    fit_glimpses,
     jittered,
     label_candidates,
 )
-from mtl_edge.models.heads.glimpse import GlimpseClassifier, GlimpseConfig, apply_deltas, encode_deltas
 from mtl_edge.models.loading import load_model, model_from_recipe
 from mtl_edge.train import train
-
-from .conftest import tiny_recipe
+from tests.conftest import tiny_recipe
 
 
 def test_candidates_take_the_class_of_a_labelled_match_and_background_far_from_everything():
@@ -66,7 +65,7 @@ def test_a_fit_does_not_depend_on_the_weights_the_glimpse_held_before():
     crops, labels = torch.randn(64, 3, 8, 8, generator=gen), torch.arange(64) % 3
     boxes = torch.tensor([[0.0, 0.0, 8.0, 8.0]]).repeat(64, 1)
     fitted = []
-    for init_seed in (10, 20):  # as in a fresh process (--glimpse-from) vs at the end of a long run
+    for init_seed in (10, 20):  # as in a fresh process (--post-fit-from) vs at the end of a long run
         torch.manual_seed(init_seed)
         glimpse = GlimpseClassifier(GlimpseConfig(size=8, channels=(8, 16), refine=True), n_classes=2)
         fit_classifier(glimpse, GlimpseSamples(crops.half(), labels, boxes, boxes), 2, batch=16, seed=3, progress=False)
@@ -101,17 +100,23 @@ def test_deltas_round_trip():
     assert torch.equal(apply_deltas(boxes, torch.zeros(2, 4)), boxes)
 
 
+def _with_signs_fit_epochs(recipe, epochs):
+    signs = recipe.model.heads["signs"]
+    signs = dataclasses.replace(signs, glimpse=dataclasses.replace(signs.glimpse, fit_epochs=epochs))
+    recipe.model.heads = {**recipe.model.heads, "signs": signs}
+    return recipe
+
+
 def _without_glimpse(recipe):
     signs = dataclasses.replace(recipe.model.heads["signs"], glimpse=GlimpseConfig(size=0))
     recipe.model.heads = {**recipe.model.heads, "signs": signs}
     return recipe
 
 
-def test_glimpse_from_fits_only_the_glimpse_of_an_existing_checkpoint(tiny_data, tmp_path):
+def test_post_fit_from_fits_only_the_glimpse_of_an_existing_checkpoint(tiny_data, tmp_path):
     plain = train(_without_glimpse(tiny_recipe(*tiny_data)), tmp_path / "plain", progress=False, max_steps=1)
-    recipe = tiny_recipe(*tiny_data)
-    recipe.train.glimpse_epochs = 1
-    best = train(recipe, tmp_path / "glimpse", progress=False, glimpse_from=plain)
+    recipe = _with_signs_fit_epochs(tiny_recipe(*tiny_data), 1)
+    best = train(recipe, tmp_path / "glimpse", progress=False, post_fit_from=plain)
     before, after = load_checkpoint(plain)["model"], load_checkpoint(best)["model"]
     added = [k for k in after if k not in before]
     assert added and all(".glimpse." in k for k in added)
@@ -120,12 +125,12 @@ def test_glimpse_from_fits_only_the_glimpse_of_an_existing_checkpoint(tiny_data,
     assert net.heads["signs"].glimpse is not None and set(ckpt["metrics"]) == {"lanes", "vehicles", "signs", "drivable"}
 
 
-def test_glimpse_from_a_checkpoint_of_another_model_says_so(tiny_data, tmp_path):
+def test_post_fit_from_a_checkpoint_of_another_model_says_so(tiny_data, tmp_path):
     plain = train(_without_glimpse(tiny_recipe(*tiny_data)), tmp_path / "plain", progress=False, max_steps=1)
     other = tiny_recipe(*tiny_data)
     other.model.neck.channels = 24
     with pytest.raises(CheckpointError, match="recipe"):
-        train(other, tmp_path / "other", progress=False, glimpse_from=plain)
+        train(other, tmp_path / "other", progress=False, post_fit_from=plain)
 
 
 def _net_with_two_glimpses(tiny_data, **vehicles_glimpse):
@@ -155,8 +160,9 @@ def test_one_pass_collects_for_every_head_what_a_pass_per_head_would(tiny_data):
             assert torch.equal(getattr(together[name], field.name), getattr(alone, field.name)), (name, field.name)
 
 
-def test_a_glimpse_with_its_own_fit_epochs_trains_that_long_and_the_others_take_the_recipes(tiny_data, monkeypatch):
+def test_each_glimpse_trains_for_its_own_fit_epochs(tiny_data, monkeypatch):
     net, loader = _net_with_two_glimpses(tiny_data, fit_epochs=3)
+    net.heads["signs"].cfg.glimpse.fit_epochs = 1
     fitted = {}
 
     def record(glimpse, samples, epochs, **kwargs):
@@ -164,7 +170,8 @@ def test_a_glimpse_with_its_own_fit_epochs_trains_that_long_and_the_others_take_
         return {}
 
     monkeypatch.setattr(glimpse_fit, "fit_classifier", record)
-    fit_glimpses(net, loader, epochs=1, progress=False)
+    for head in net.heads.values():  # what the trainer does after the main schedule
+        head.post_fit(net, loader, progress=False)
     assert fitted == {"vehicles": 3, "signs": 1}
 
 
