@@ -4,7 +4,7 @@
 ``mtl_edge.Runtime(model).stream(source)`` yields per-frame results (see :mod:`mtl_edge.runtime`).
 """
 
-__version__ = "0.1.0"
+from mtl_edge.version import __version__ as __version__  # re-exported: mtl_edge.__version__
 
 
 def __getattr__(name: str):  # lazy: importing mtl_edge stays cheap

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from mtl_edge import __version__
 from mtl_edge.fileio import atomic_write_bytes
+from mtl_edge.version import __version__
 
 FORMAT = "mtl-edge-checkpoint"
 #: Bumped when a checkpoint of the previous layout can no longer be read.

@@ -1,172 +1,145 @@
-"""Per-task evaluation in source-image pixels with the metrics the field uses.
+"""Per-task evaluation of a backend on a dataset, in source-image pixels, with the metrics the field uses.
 
-lanes: CULane F1 (30 px wide lanes at 1280x720, IoU 0.5) and TuSimple accuracy;
-vehicles and signs: mAP@0.5, mAP@0.5:0.95, AP per class, precision/recall at the deploy
-score threshold; drivable: mIoU (background vs drivable, as YOLOP reports it) and the
-3-class mIoU. Ignore-flagged objects are neither matches nor misses.
+Each head's ground truth, metric and headline number come from its spec
+(:mod:`mtl_edge.data.tasks`). The shipped heads: lanes, CULane F1 (30 px wide lanes at
+1280x720, IoU 0.5) and TuSimple accuracy; vehicles and signs, mAP@0.5, mAP@0.5:0.95, AP per
+class, precision/recall at the deploy score threshold; drivable, mIoU (background vs drivable,
+as YOLOP reports it) and the 3-class mIoU. Ignore-flagged objects are neither matches nor misses.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from mtl_edge.data.formats import read_drivable_mask, read_frames
-from mtl_edge.data.labels import SIGN_CLASSES, VEHICLE_CLASSES, FrameLabels
+from mtl_edge.backends.base import Backend
+from mtl_edge.data.dataset import DrivingDataset
+from mtl_edge.data.tasks import SPECS, HeadSpec, Labels, spec_for
 from mtl_edge.deploy.letterbox import letterbox_image
-from mtl_edge.deploy.results import Thresholds, to_frame_result
-from mtl_edge.metrics import DetectionMetric, LaneMetric, drivable_metric, format_table
-from mtl_edge.models.network import DeployModel, MultiTaskNet, head_metadata
-
-#: Each head's headline metric, the one the README and the export table report.
-MAIN_METRIC = {"lanes": "f1", "vehicles": "mAP50", "signs": "mAP50", "drivable": "miou"}
+from mtl_edge.deploy.results import FrameResult, Thresholds, to_frame_result
+from mtl_edge.metrics import format_table
 
 
-def _gt_boxes(frame: FrameLabels, head: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    boxes, classes, ignore = [], [], []
-    for o in frame.objects:
-        if head == "vehicles" and o.category in VEHICLE_CLASSES:
-            cls, ign = VEHICLE_CLASSES.index(o.category), o.ignore
-        elif head == "signs" and o.category == "traffic sign":
-            known = o.sign_type in SIGN_CLASSES
-            cls, ign = (SIGN_CLASSES.index(o.sign_type) if known else 0), o.ignore or not known
-        else:
-            continue
-        boxes.append([o.box.x1, o.box.y1, o.box.x2, o.box.y2])
-        classes.append(cls)
-        ignore.append(ign)
-    return (np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(classes, np.int64), np.asarray(ignore, bool))
+class _MainMetrics(Mapping[str, str]):
+    """Head -> the key of its headline metric, read from the registered head specs."""
+
+    def __getitem__(self, head: str) -> str:
+        return spec_for(head).metric
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SPECS)
+
+    def __len__(self) -> int:
+        return len(SPECS)
+
+
+#: Each head's headline metric, the one the README and the export table report (from its spec).
+MAIN_METRIC: Mapping[str, str] = _MainMetrics()
 
 
 class Evaluator:
-    """Streams (source image, labels, mask) through a model and accumulates every head's metrics."""
+    """Accumulates every head's metric over frames: results (deploy form) against ground truth, by head spec."""
 
-    def __init__(self, heads: Sequence[str], source_hw: tuple[int, int], score_threshold: float = 0.3) -> None:
+    def __init__(
+        self, heads: Mapping[str, Mapping[str, Any]], source_hw: tuple[int, int], score_threshold: float = 0.3
+    ) -> None:
+        """``heads``: the model metadata's head section (class names where the head's spec has none)."""
         self.heads = list(heads)
         self.score_threshold = score_threshold
-        self.metrics: dict[str, Any] = {}
-        if "vehicles" in heads:
-            self.metrics["vehicles"] = DetectionMetric(VEHICLE_CLASSES, score_threshold=score_threshold)
-        if "signs" in heads:
-            self.metrics["signs"] = DetectionMetric(SIGN_CLASSES, score_threshold=score_threshold)
-        if "lanes" in heads:
-            self.metrics["lanes"] = LaneMetric(width=source_hw[1], height=source_hw[0])
-        if "drivable" in heads:
-            self.metrics["drivable"] = drivable_metric()
+        self.specs: dict[str, HeadSpec] = {name: spec_for(name) for name in heads}
+        self.metrics: dict[str, Any] = {
+            name: spec.new_metric(spec.classes or heads[name].get("classes", ()), source_hw, score_threshold)
+            for name, spec in self.specs.items()
+        }
 
-    def update(self, result, frame: FrameLabels, drivable_gt: np.ndarray | None) -> None:
-        for head in ("vehicles", "signs"):
-            if head in self.metrics:
-                dets = getattr(result, head)
-                names = VEHICLE_CLASSES if head == "vehicles" else SIGN_CLASSES
-                gt_boxes, gt_cls, gt_ign = _gt_boxes(frame, head)
-                self.metrics[head].update(
-                    np.asarray([d.box for d in dets], np.float64).reshape(-1, 4),
-                    np.asarray([d.score for d in dets], np.float64),
-                    np.asarray([names.index(d.label) for d in dets], np.int64),
-                    gt_boxes,
-                    gt_cls,
-                    gt_ign,
-                )
-        if "lanes" in self.metrics:
-            self.metrics["lanes"].update([ln.points for ln in result.lanes], [ln.points for ln in frame.lanes])
-        if "drivable" in self.metrics and drivable_gt is not None and result.drivable is not None:
-            self.metrics["drivable"].update(result.drivable, drivable_gt)
+    def update(self, result: FrameResult, labels: Labels, source_hw: tuple[int, int]) -> None:
+        """Add one frame's result against its labels (a head whose truth the frame lacks is skipped)."""
+        for name, spec in self.specs.items():
+            truth = spec.ground_truth(labels, source_hw)
+            if truth is not None:
+                spec.update(self.metrics[name], result.heads[name].value, truth)
 
     def compute(self) -> dict[str, dict[str, Any]]:
-        out = {}
-        for head, metric in self.metrics.items():
-            m = metric.compute()
-            if head == "drivable":
-                m = {
-                    "miou": m["miou_binary"],
-                    "miou_3class": m["miou"],
-                    **{k: v for k, v in m.items() if k not in ("miou", "miou_binary")},
-                }
-            out[head] = m
-        return out
+        return {name: self.specs[name].compute(metric) for name, metric in self.metrics.items()}
 
 
 def summary_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per head: its headline metric and a few companions, for format_table."""
     rows = []
     for head, m in results.items():
-        if head in ("vehicles", "signs"):
-            extra = f"mAP50-95 {m['mAP50_95']:.3f}  P {m['precision']:.3f}  R {m['recall']:.3f}"
-            worst = min((v["AP50"] for v in m["per_class"].values() if v["AP50"] == v["AP50"]), default=float("nan"))
-            extra += f"  worst-class AP50 {worst:.3f}"
-        elif head == "lanes":
-            extra = f"P {m['precision']:.3f}  R {m['recall']:.3f}  TuSimple acc {m['tusimple_accuracy']:.3f}"
-        else:
-            extra = f"3-class mIoU {m['miou_3class']:.3f}"
-        rows.append({"head": head, "metric": MAIN_METRIC[head], "value": m[MAIN_METRIC[head]], "details": extra})
+        spec = spec_for(head)
+        rows.append({"head": head, "metric": spec.metric, "value": m[spec.metric], "details": spec.details(m)})
     return rows
 
 
-@torch.no_grad()
+def _as_backend(model: Any, input_hw: tuple[int, int] | None) -> Backend:
+    """A backend as is; a network (eager PyTorch) through the torch backend, at ``input_hw``."""
+    if isinstance(model, Backend):
+        return model
+    from mtl_edge.backends.torch import TorchBackend
+
+    if input_hw is None:
+        raise ValueError("evaluating a network needs input_hw (the recipe's data.imgsz)")
+    return TorchBackend.from_net(model, input_hw)
+
+
 def evaluate(
-    net: MultiTaskNet,
-    root: str | Path,
-    input_hw: tuple[int, int],
+    model: Any,
+    data: DrivingDataset | str | Path,
+    input_hw: tuple[int, int] | None = None,
     n_images: int | None = None,
     score_threshold: float = 0.3,
     batch: int = 8,
     progress: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Evaluate ``net`` (eager PyTorch) on the first ``n_images`` of a dataset folder."""
-    deploy = DeployModel(copy.deepcopy(net)).eval()
+    """Every head's metrics of ``model`` on the first ``n_images`` frames of ``data``, in source-image pixels.
 
-    def infer(images: np.ndarray) -> dict[str, np.ndarray]:
-        out = deploy.as_dict(deploy(torch.from_numpy(images)))
-        return {k: v.numpy() for k, v in out.items()}
-
-    heads = head_metadata(net, input_hw)
-    return evaluate_outputs(infer, heads, root, input_hw, n_images, score_threshold, batch, progress)
+    ``model`` is a backend (:func:`mtl_edge.backends.open_backend`) or a network (run eagerly at
+    ``input_hw``); ``data`` a dataset or a dataset folder (``images/``, ``labels.json``, ``drivable/``).
+    """
+    backend = _as_backend(model, input_hw)
+    return evaluate_outputs(
+        backend.infer, backend.heads, data, tuple(backend.input_hw), n_images, score_threshold, batch, progress
+    )
 
 
 def evaluate_outputs(
     infer: Callable[[np.ndarray], Mapping[str, np.ndarray]],
     heads: Mapping[str, Any],
-    root: str | Path,
+    data: DrivingDataset | str | Path,
     input_hw: tuple[int, int],
     n_images: int | None = None,
     score_threshold: float = 0.3,
     batch: int = 8,
     progress: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Evaluate any backend: ``infer`` maps letterboxed uint8 [B,H,W,3] frames to engine outputs.
+    """Evaluate any inference call: ``infer`` maps letterboxed uint8 [B,H,W,3] frames to engine outputs.
 
     ``heads`` is the model metadata's head section (class names, lane rows...).
     """
     from tqdm import tqdm
 
-    from mtl_edge.data.dataset import read_image
-
-    root = Path(root)
-    frames = read_frames(root / "labels.json")[: n_images or None]
+    dataset = data if isinstance(data, DrivingDataset) else DrivingDataset.from_dir(data)
+    count = len(dataset) if n_images is None else min(n_images, len(dataset))
+    if not count:
+        raise ValueError(f"{dataset.images}: no frames to evaluate")
+    # Scores as the metric needs them (AP needs every detection), else each head's deploy default.
+    thresholds = Thresholds(other={h: t for h in heads if (t := spec_for(h).eval_threshold) is not None})
     evaluator: Evaluator | None = None
-    thresholds = Thresholds(vehicles=0.0, signs=0.0, lanes=0.5)  # AP needs every detection
-    for start in tqdm(range(0, len(frames), batch), disable=not progress, desc="eval", unit=" batches"):
-        chunk = frames[start : start + batch]
-        images, params, sizes = [], [], []
-        for f in chunk:
-            img = read_image(root / "images" / f.name).permute(1, 2, 0).numpy()
-            boxed, p = letterbox_image(img, input_hw)
-            images.append(boxed), params.append(p), sizes.append(img.shape[:2])
+    for start in tqdm(range(0, count, batch), disable=not progress, desc="eval", unit=" batches"):
+        chunk = [dataset.source(i) for i in range(start, min(start + batch, count))]
+        boxed = [letterbox_image(image, input_hw) for image, _ in chunk]
         if evaluator is None:
-            evaluator = Evaluator(list(heads), sizes[0], score_threshold)
-        out = infer(np.stack(images))
-        for i, f in enumerate(chunk):
-            result = to_frame_result(out, heads, params[i], sizes[i], input_hw, thresholds=thresholds, batch_index=i)
-            mask_path = root / "drivable" / f"{Path(f.name).stem}.png"
-            evaluator.update(result, f, read_drivable_mask(mask_path) if mask_path.exists() else None)
-    if evaluator is None:
-        raise ValueError(f"{root}: no frames to evaluate")
+            evaluator = Evaluator(heads, chunk[0][0].shape[:2], score_threshold)
+        out = infer(np.stack([b for b, _ in boxed]))
+        for i, (image, labels) in enumerate(chunk):
+            hw = image.shape[:2]
+            result = to_frame_result(out, heads, boxed[i][1], hw, input_hw, thresholds=thresholds, batch_index=i)
+            evaluator.update(result, labels, hw)
+    assert evaluator is not None
     return evaluator.compute()
 
 
@@ -175,7 +148,7 @@ def compare_table(results: Mapping[str, dict[str, dict[str, Any]]], reference: s
     ref = results[reference]
     rows = []
     for head, m in ref.items():
-        key = MAIN_METRIC[head]
+        key = spec_for(head).metric
         row: dict[str, Any] = {"head": head, "metric": key, reference: m[key]}
         for name, res in results.items():
             if name != reference:

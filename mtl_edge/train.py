@@ -23,11 +23,11 @@ import torch.distributed as dist
 from torch import nn
 
 from mtl_edge.checkpoint import load_checkpoint, save_checkpoint
-from mtl_edge.data.dataset import HEADS as DATASET_HEADS
 from mtl_edge.data.dataset import DrivingDataset, collate
 from mtl_edge.data.splits import make_dataset, prepare_split
+from mtl_edge.data.tasks import spec_for
 from mtl_edge.data.transforms import build_augment, build_transforms
-from mtl_edge.evaluate import MAIN_METRIC, evaluate, print_summary
+from mtl_edge.evaluate import evaluate, print_summary
 from mtl_edge.losses import MultiTaskLoss
 from mtl_edge.models.loading import model_from_recipe
 from mtl_edge.models.network import MultiTaskNet, normalize, without_post_fit
@@ -45,6 +45,7 @@ class CachedDataset(torch.utils.data.Dataset):
 
         self.augment = augment
         self.supervises = base.supervises
+        self.heads = base.heads
         self.samples = [base[i] for i in tqdm(range(len(base)), desc="cache", unit=" images", disable=not progress)]
 
     def __len__(self) -> int:
@@ -129,7 +130,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def combined_score(metrics: dict[str, dict[str, Any]]) -> float:
     """Mean of every head's headline metric; picks best.pt."""
-    values = [m[MAIN_METRIC[h]] for h, m in metrics.items()]
+    values = [m[spec_for(h).metric] for h, m in metrics.items()]
     values = [v for v in values if v == v]
     return float(np.mean(values)) if values else float("nan")
 
@@ -202,7 +203,7 @@ def train(
     net = net.to(memory_format=torch.channels_last)
     for module in _post_fit_modules(net).values():  # fitted after the schedule; no loss reaches them in it
         module.requires_grad_(False)  # (DDP would fail on parameters without gradients)
-    criterion = MultiTaskLoss(list(net.heads), DATASET_HEADS, recipe.loss.weights, recipe.loss.uncertainty).to(device)
+    criterion = MultiTaskLoss(list(net.heads), train_ds.heads, recipe.loss.weights, recipe.loss.uncertainty).to(device)
     # Heads pick their pyramid levels, so some modules may feed no loss (the neck's bottom-up path when
     # every head reads p3): DDP must look for unused parameters or its second step fails.
     model: nn.Module = nn.parallel.DistributedDataParallel(net, find_unused_parameters=True) if world > 1 else net

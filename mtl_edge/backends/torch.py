@@ -46,6 +46,22 @@ class TorchBackend(Backend):
         self.model = DeployModel(reparameterize_model(copy.deepcopy(net).eval())).eval().to(self.device)
         self._torch = torch
 
+    @classmethod
+    def from_net(cls, net: Any, input_hw: tuple[int, int]) -> TorchBackend:
+        """A network in memory (training's evaluation), run as it is (not reparameterised) on its own device."""
+        import torch
+
+        from mtl_edge.models.network import DeployModel, head_metadata
+
+        backend = cls.__new__(cls)
+        Backend.__init__(backend, "<network in memory>")
+        backend.input_hw = (int(input_hw[0]), int(input_hw[1]))
+        backend.device = next(net.parameters()).device
+        backend.metadata = {"heads": head_metadata(net, backend.input_hw)}
+        backend.model = DeployModel(copy.deepcopy(net)).eval()
+        backend._torch = torch
+        return backend
+
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
         with self._torch.inference_mode():
             out = self.model.as_dict(self.model(self._torch.from_numpy(images).to(self.device)))

@@ -1,15 +1,19 @@
 """Multi-task driving dataset over BDD100K-style labels, for generated and real data alike.
 
+Each head's part of a sample (its classes, targets, which frames supervise it) comes from its
+spec in :mod:`mtl_edge.data.tasks`; the entries below are the shipped heads'.
+
 A sample is ``(image, target)``: a ``tv_tensors.Image`` uint8 [3, H, W] (RGB) and a dict
 
 ==================  =====================================================================
 ``boxes``           ``BoundingBoxes`` [N, 4] float32 XYXY, vehicles and signs together
                     (torchvision v2 expects one box set per sample)
-``labels``          int64 [N]: class index within the box's head (``VEHICLE_CLASSES`` /
-                    ``SIGN_CLASSES``); -1 for a traffic sign of unknown type
-``head``            int64 [N]: 0 vehicles, 1 signs (``BOX_HEADS``)
+``labels``          int64 [N]: class index within the box's head (its spec's ``classes``);
+                    -1 for an object of the head whose class is unknown (an untyped sign)
+``head``            int64 [N]: the box's head, as an index into ``box_heads``
 ``ignore``          bool [N]: neither reward nor punish predictions here (crowd, tiny,
                     untyped signs)
+``heads``           the dataset's heads; ``box_heads``: those of them whose targets are boxes
 ``lanes``           ``KeyPoints`` [L, P, 2] float32 polyline vertices, near to far,
                     padded to the frame's longest lane
 ``lane_valid``      bool [L, P]: real vertex that lies on the image (padding and
@@ -19,6 +23,7 @@ A sample is ``(image, target)``: a ``tv_tensors.Image`` uint8 [3, H, W] (RGB) an
 ``drivable``        ``Mask`` uint8 [H, W]: 0 background, 1 direct, 2 alternative (all 0
                     when the frame has no drivable label)
 ``supervises``      bool [len(heads)], in the order of the dataset's ``heads``
+(more)              entries of heads registered beyond the shipped ones, from their specs
 ``name``            image file name from the labels
 ``orig_size``       (h, w) of the image file
 ``letterbox``       (scale, pad_x, pad_y) from ``letterbox_params(orig_size, output
@@ -39,22 +44,13 @@ import numpy as np
 import torch
 from torchvision import tv_tensors
 
-from mtl_edge.data.formats import merge_frames, rasterize_drivable, read_drivable_mask, read_frames
-from mtl_edge.data.labels import (
-    BOX_CATEGORY_ALIASES,
-    LANE_DIRECTIONS,
-    LANE_STYLES,
-    LANE_TYPES,
-    SIGN_CLASSES,
-    VEHICLE_CLASSES,
-    FrameLabels,
-)
-from mtl_edge.data.transforms import letterbox_params, points_inside
+from mtl_edge.data.formats import merge_frames, read_frames
+from mtl_edge.data.labels import FrameLabels
+from mtl_edge.data.tasks import SPECS, Labels
+from mtl_edge.data.transforms import letterbox_params
 
-#: Every head a sample can supervise, in the default order.
-HEADS: tuple[str, ...] = ("lanes", "vehicles", "signs", "drivable")
-#: Box heads, in the order of the ``head`` index of a target's boxes.
-BOX_HEADS: tuple[str, ...] = ("vehicles", "signs")
+#: The shipped heads, in the default order (a dataset's default is every registered head's spec).
+HEADS: tuple[str, ...] = tuple(SPECS)
 
 PathLike = str | os.PathLike
 
@@ -78,23 +74,6 @@ def read_image(path: PathLike) -> tv_tensors.Image:
     return tv_tensors.Image(torch.from_numpy(rgb).permute(2, 0, 1).contiguous())
 
 
-def _file_tasks(frames: Sequence[FrameLabels]) -> set[str]:
-    """Heads a whole label file supervises: box heads if any frame has a box, lanes if any has a lane."""
-    tasks: set[str] = set()
-    if any(f.objects for f in frames):
-        tasks.update(BOX_HEADS)
-    if any(f.lanes for f in frames):
-        tasks.add("lanes")
-    return tasks
-
-
-def _index(value: str, choices: Sequence[str], what: str, name: str) -> int:
-    try:
-        return choices.index(value)
-    except ValueError:
-        raise ValueError(f"frame {name!r}: unknown {what} {value!r}; use one of {', '.join(choices)}") from None
-
-
 class DrivingDataset(torch.utils.data.Dataset):
     """Frames of BDD100K-style label files, with per-sample flags of the heads they supervise.
 
@@ -105,15 +84,17 @@ class DrivingDataset(torch.utils.data.Dataset):
         drivable: folder of drivable-area PNG masks named like the image (``a/b.jpg`` ->
             ``a/b.png``); None means masks come only from drivable polygons in the labels.
         transforms: called as ``transforms(image, target)``, e.g. ``build_transforms``.
-        heads: heads to produce targets for; boxes of other heads are dropped.
+        heads: heads to produce targets for (default: every registered spec); boxes of
+            other heads are dropped.
         supervise: per-head override: False turns a head off for every sample, True
             declares it fully labelled even in frames without such labels.
         drivable_coding: "2018" for 0 background / 1 direct / 2 alternative PNGs (what
             the generator writes), "2020" for BDD100K ``drivable/masks``.
 
-    A label file in which any frame has a box supervises vehicles and signs for all of
-    its frames (frames with no boxes are true negatives); one with any lane supervises
-    lanes. Drivable is supervised where a mask file exists or the frame has polygons.
+    Which frames supervise a head is its spec's call: e.g. a label file in which any frame
+    has a box supervises the box heads for all of its frames (frames with no boxes are true
+    negatives); one with any lane supervises lanes; drivable is supervised where a mask file
+    exists or the frame has polygons.
     """
 
     def __init__(
@@ -123,21 +104,25 @@ class DrivingDataset(torch.utils.data.Dataset):
         labels: PathLike | Sequence[PathLike],
         drivable: PathLike | None = None,
         transforms: Callable[..., Any] | None = None,
-        heads: Sequence[str] = HEADS,
+        heads: Sequence[str] | None = None,
         supervise: Mapping[str, bool] | None = None,
         drivable_coding: str = "2018",
     ) -> None:
         self.images = Path(images)
         self.drivable = Path(drivable) if drivable is not None else None
         self.transforms = transforms
-        self.heads = tuple(heads)
+        self.heads = tuple(SPECS) if heads is None else tuple(heads)
         self.drivable_coding = drivable_coding
-        unknown = [h for h in (*self.heads, *(supervise or {})) if h not in HEADS]
+        unknown = [h for h in (*self.heads, *(supervise or {})) if h not in SPECS]
         if unknown or len(set(self.heads)) != len(self.heads):
             raise ValueError(
-                f"heads and supervise keys must be distinct names from {HEADS}; got heads={self.heads}, "
+                f"heads and supervise keys must be distinct names from {tuple(SPECS)} (a new head registers its "
+                f"spec with mtl_edge.data.tasks.register_spec); got heads={self.heads}, "
                 f"supervise={dict(supervise or {})}"
             )
+        #: the heads whose targets are boxes, in the order of a box's ``head`` index
+        self.box_heads = tuple(h for h in self.heads if SPECS[h].boxes)
+        self._box_specs = [SPECS[h] for h in self.box_heads]
         if drivable_coding not in ("2018", "2020"):
             raise ValueError(
                 f'drivable_coding must be "2018" (generated masks) or "2020" (BDD100K drivable/masks), '
@@ -165,7 +150,7 @@ class DrivingDataset(torch.utils.data.Dataset):
         tasks: dict[str, set[str]] = {}
         sources: dict[str, list[Path]] = {}
         for path, frames in zip(label_paths, lists):
-            file_tasks = _file_tasks(frames)
+            file_tasks = {h for h in self.heads if SPECS[h].file_supervises(frames)}
             for f in frames:
                 tasks.setdefault(f.name, set()).update(file_tasks)
                 sources.setdefault(f.name, []).append(path)
@@ -176,8 +161,8 @@ class DrivingDataset(torch.utils.data.Dataset):
         rows = []
         for frame in self.frames:
             has = set(tasks[frame.name])
-            if frame.drivable_polygons or (self.drivable is not None and self._mask_path(frame).is_file()):
-                has.add("drivable")
+            labels_of = self._labels(frame)
+            has.update(h for h in self.heads if SPECS[h].frame_supervises(labels_of))
             rows.append([overrides.get(head, head in has) for head in self.heads])
         #: bool [len(self), len(heads)]: which heads each sample supervises.
         self.supervises = torch.tensor(rows, dtype=torch.bool).reshape(len(self.frames), len(self.heads))
@@ -209,16 +194,17 @@ class DrivingDataset(torch.utils.data.Dataset):
         target = self._target(frame, (h, w), self.supervises[index])
         if self.transforms is not None:
             image, target = self.transforms(image, target)
-        # Whatever the transforms were, a vertex off the final canvas is not a label.
-        target["lane_valid"] = target["lane_valid"] & points_inside(target["lanes"])
+        for spec in SPECS.values():
+            spec.after_transforms(target)
         target["letterbox"] = letterbox_params((h, w), tuple(image.shape[-2:]))
         return image, target
 
-    # ------------------------------------------------------------------ helpers
+    def source(self, index: int) -> tuple[np.ndarray, Labels]:
+        """Frame ``index`` as evaluation reads it: the image file untransformed (RGB uint8 [H, W, 3]), its labels."""
+        frame = self.frames[index]
+        return read_image(self.images / frame.name).permute(1, 2, 0).numpy(), self._labels(frame)
 
-    def _mask_path(self, frame: FrameLabels) -> Path:
-        assert self.drivable is not None
-        return self.drivable / Path(frame.name).with_suffix(".png")
+    # ------------------------------------------------------------------ helpers
 
     def _missing_message(self, names: Sequence[str]) -> str:
         shown = "; ".join(
@@ -235,70 +221,42 @@ class DrivingDataset(torch.utils.data.Dataset):
         if missing:
             raise FileNotFoundError(self._missing_message(missing))
 
+    def _labels(self, frame: FrameLabels) -> Labels:
+        mask = self.drivable / Path(frame.name).with_suffix(".png") if self.drivable is not None else None
+        return Labels(frame, mask, self.drivable_coding)
+
     def _target(self, frame: FrameLabels, hw: tuple[int, int], supervises: torch.Tensor) -> dict[str, Any]:
         boxes, labels, heads, ignore = [], [], [], []
         for obj in frame.objects:
-            category = BOX_CATEGORY_ALIASES.get(obj.category, obj.category)
-            if category in VEHICLE_CLASSES and "vehicles" in self.heads:
-                head, label, skip = 0, VEHICLE_CLASSES.index(category), obj.ignore
-            elif category == "traffic sign" and "signs" in self.heads:
-                known = obj.sign_type in SIGN_CLASSES
-                head, label = 1, SIGN_CLASSES.index(obj.sign_type) if known else -1
-                skip = obj.ignore or not known  # real BDD100K signs carry no type
-            else:
-                continue  # pedestrians, lights, ...: no head predicts them
-            boxes.append((obj.box.x1, obj.box.y1, obj.box.x2, obj.box.y2))
-            labels.append(label)
-            heads.append(head)
-            ignore.append(skip)
-
-        lanes = frame.lanes if "lanes" in self.heads else []
-        num_points = max((len(lane.points) for lane in lanes), default=0)
-        points = torch.zeros(len(lanes), num_points, 2)
-        lane_valid = torch.zeros(len(lanes), num_points, dtype=torch.bool)
-        for k, lane in enumerate(lanes):
-            n = len(lane.points)
-            points[k, :n] = torch.as_tensor(np.asarray(lane.points, dtype=np.float32))
-            lane_valid[k, :n] = True
-        lanes_kp = tv_tensors.KeyPoints(points, canvas_size=hw)
-
-        return {
+            for head_id, spec in enumerate(self._box_specs):
+                got = spec.box_label(obj)
+                if got is not None:
+                    boxes.append((obj.box.x1, obj.box.y1, obj.box.x2, obj.box.y2))
+                    labels.append(got[0])
+                    heads.append(head_id)
+                    ignore.append(got[1])
+                    break  # pedestrians, lights, ...: no head predicts them
+        target: dict[str, Any] = {
             "boxes": tv_tensors.BoundingBoxes(
                 torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), format="XYXY", canvas_size=hw
             ),
             "labels": torch.tensor(labels, dtype=torch.int64),
             "head": torch.tensor(heads, dtype=torch.int64),
             "ignore": torch.tensor(ignore, dtype=torch.bool),
-            "lanes": lanes_kp,
-            "lane_valid": lane_valid & points_inside(lanes_kp),
-            "lane_type": torch.tensor(
-                [_index(x.lane_type, LANE_TYPES, "lane type", frame.name) for x in lanes], dtype=torch.int64
-            ),
-            "lane_style": torch.tensor(
-                [_index(x.style, LANE_STYLES, "lane style", frame.name) for x in lanes], dtype=torch.int64
-            ),
-            "lane_direction": torch.tensor(
-                [_index(x.direction, LANE_DIRECTIONS, "lane direction", frame.name) for x in lanes], dtype=torch.int64
-            ),
-            "drivable": tv_tensors.Mask(torch.from_numpy(self._drivable_mask(frame, hw))),
-            "supervises": supervises.clone(),
-            "name": frame.name,
-            "orig_size": hw,
         }
-
-    def _drivable_mask(self, frame: FrameLabels, hw: tuple[int, int]) -> np.ndarray:
-        if "drivable" in self.heads and self.drivable is not None and self._mask_path(frame).is_file():
-            path = self._mask_path(frame)
-            mask = read_drivable_mask(path, coding=self.drivable_coding)
-            if mask.shape != hw:
-                raise ValueError(
-                    f"{path}: drivable mask is {mask.shape[1]}x{mask.shape[0]} but image {self.images / frame.name} "
-                    f"is {hw[1]}x{hw[0]}; masks must match their image pixel for pixel."
-                )
-            return mask
-        if "drivable" in self.heads and frame.drivable_polygons:
-            return rasterize_drivable(frame.drivable_polygons, hw[0], hw[1])
-        return np.zeros(hw, dtype=np.uint8)
+        source = self._labels(frame)
+        for name, spec in SPECS.items():  # every spec, so that samples of any dataset batch alike
+            target.update(spec.targets(source, hw, active=name in self.heads))
+        target.update(
+            {
+                "supervises": supervises.clone(),
+                "heads": self.heads,
+                "box_heads": self.box_heads,
+                "name": frame.name,
+                "orig_size": hw,
+            }
+        )
+        return target
 
 
 def collate(
@@ -307,9 +265,9 @@ def collate(
     max_lanes: int | None = None,
     max_points: int | None = None,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Batch samples: images and masks stacked, boxes kept as per-sample lists, lanes padded.
+    """Batch samples: images stacked, boxes kept as per-sample lists, each head's entries batched by its spec.
 
-    Lanes are padded to ``max_lanes`` x ``max_points`` (None: the batch's largest) with
+    The lanes spec pads lanes to ``max_lanes`` x ``max_points`` (None: the batch's largest) with
     ``lane_valid`` False and type/style/direction -1. Bind the sizes with
     ``functools.partial(collate, max_lanes=...)`` for a fixed lane count.
     """
@@ -323,36 +281,11 @@ def collate(
             f"images differ in size {sorted(sizes)}; pass transforms=build_transforms(size, train) so "
             "every sample is letterboxed to one size before batching"
         )
-    n_lanes = max(t["lanes"].shape[0] for t in targets)
-    n_points = max(t["lanes"].shape[1] for t in targets)
-    for limit, have, what in ((max_lanes, n_lanes, "max_lanes"), (max_points, n_points, "max_points")):
-        if limit is not None and have > limit:
-            raise ValueError(
-                f"a sample has {have} lanes/points, more than {what}={limit}; raise {what} "
-                "or drop the extra lanes in the labels"
-            )
-    n_lanes = n_lanes if max_lanes is None else max_lanes
-    n_points = n_points if max_points is None else max_points
-
-    b = len(batch)
-    lanes = torch.zeros(b, n_lanes, n_points, 2)
-    lane_valid = torch.zeros(b, n_lanes, n_points, dtype=torch.bool)
-    lane_attrs = {
-        k: torch.full((b, n_lanes), -1, dtype=torch.int64) for k in ("lane_type", "lane_style", "lane_direction")
-    }
-    for i, t in enumerate(targets):
-        nl, np_ = t["lanes"].shape[:2]
-        lanes[i, :nl, :np_] = t["lanes"].as_subclass(torch.Tensor)
-        lane_valid[i, :nl, :np_] = t["lane_valid"]
-        for k, v in lane_attrs.items():
-            v[i, :nl] = t[k]
-
     out: dict[str, Any] = {k: [t[k] for t in targets] for k in ("boxes", "labels", "head", "ignore", "name")}
-    out.update(lane_attrs)
-    out["lanes"] = lanes
-    out["lane_valid"] = lane_valid
-    out["drivable"] = torch.stack([t["drivable"].as_subclass(torch.Tensor) for t in targets])
+    for spec in SPECS.values():
+        out.update(spec.collate(targets, max_lanes=max_lanes, max_points=max_points))
     out["supervises"] = torch.stack([t["supervises"] for t in targets])
+    out["heads"], out["box_heads"] = targets[0]["heads"], targets[0]["box_heads"]
     out["orig_size"] = torch.tensor([t["orig_size"] for t in targets], dtype=torch.int64)
     out["letterbox"] = torch.tensor([t["letterbox"] for t in targets], dtype=torch.float64)
     return torch.stack([img.as_subclass(torch.Tensor) for img in images]), out

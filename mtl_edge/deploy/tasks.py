@@ -96,6 +96,11 @@ def register_task(cls: type[Task]) -> type[Task]:
     return cls
 
 
+def unregister_task(kind: str) -> None:
+    """Forget a task kind (tests that register one of their own); unknown kinds are ignored."""
+    TASKS.pop(kind, None)
+
+
 def task_for(head_meta: Mapping[str, Any]) -> Task:
     """The task of a head from its metadata: its ``task`` key, else the kind whose fields it outputs."""
     kind = head_meta.get("task")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from mtl_edge import __version__
 from mtl_edge.doctor.common import error_text
+from mtl_edge.version import __version__
 
 
 def _ok(value: Any) -> dict[str, Any]:

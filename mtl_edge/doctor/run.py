@@ -9,12 +9,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from mtl_edge import __version__
 from mtl_edge.doctor.common import Progress, error_text
 from mtl_edge.doctor.engine import engine_steps
 from mtl_edge.doctor.env import environment, first_sentence, tensorrt_ready
 from mtl_edge.doctor.onnx_steps import export_and_check, generated_frames
 from mtl_edge.fileio import atomic_write_bytes
+from mtl_edge.version import __version__
 
 #: Precisions the doctor exports (int8 is the TensorRT flavour: symmetric Q/DQ).
 PRECISIONS = ("fp32", "fp16", "int8")

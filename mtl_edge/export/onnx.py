@@ -16,12 +16,12 @@ from typing import Any
 import onnx
 import torch
 
-from mtl_edge import __version__
 from mtl_edge.deploy.metadata import METADATA_KEY, METADATA_SCHEMA, file_sha256, read_metadata
 from mtl_edge.export.naming import name_nodes
 from mtl_edge.fileio import atomic_write_bytes
 from mtl_edge.models.blocks import reparameterize_model
 from mtl_edge.models.network import MEAN, STD, DeployModel, MultiTaskNet, head_metadata
+from mtl_edge.version import __version__
 
 OPSET = 18
 

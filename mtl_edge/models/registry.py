@@ -40,6 +40,14 @@ class Registry:
 
         return decorator
 
+    def name_of(self, obj: object) -> str | None:
+        """The name ``obj`` is registered under (the first one), or None."""
+        return next((name for name, entry in self._entries.items() if entry is obj), None)
+
+    def unregister(self, name: str) -> None:
+        """Forget ``name`` (tests that register a component of their own); unknown names are ignored."""
+        self._entries.pop(name, None)
+
     def get(self, name: str) -> Callable[..., Any]:
         """The constructor registered under ``name``."""
         if name not in self._entries:

@@ -25,8 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ... import __version__
 from ...fileio import atomic_write, atomic_write_bytes
+from ...version import __version__
 from ..formats import LabelFormatError, read_frames, write_drivable_mask, write_frame, write_frames
 from .render import render
 from .scene import sample_scene

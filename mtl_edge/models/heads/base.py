@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from mtl_edge.models.blocks import ConvBNAct
+from mtl_edge.models.registry import HEADS
 
 
 class Head(nn.Module):
@@ -69,6 +70,22 @@ class Head(nn.Module):
 
     def decode(self, raw: dict[str, Tensor]) -> dict[str, Tensor]:
         raise NotImplementedError
+
+    @property
+    def registered_name(self) -> str:
+        """The name this head's class is registered under in ``HEADS`` ("" if none): the key of its
+        entries in a batch (``supervises`` column, ``box_heads``) and the prefix of its outputs."""
+        return HEADS.name_of(type(self)) or ""
+
+    def box_head_id(self, targets: dict[str, Any]) -> int:
+        """For a head whose targets are boxes: its value of the batch's per-box ``head`` field."""
+        name, box_heads = self.registered_name, tuple(targets.get("box_heads", ()))
+        if name not in box_heads:
+            raise ValueError(
+                f"the batch holds no boxes of head {name!r} (box_heads {box_heads}): build the head through "
+                "HEADS and the batch with a DrivingDataset whose heads include it"
+            )
+        return box_heads.index(name)
 
     def loss(self, raw: dict[str, Tensor], targets: dict[str, Any], supervised: Tensor) -> dict[str, Tensor]:
         raise NotImplementedError

@@ -86,8 +86,6 @@ class DetectionHead(Head):
     Config = DetectionConfig
     output_names = ("boxes", "scores", "classes")
     raw_names = ("heat", "sides")
-    #: Value of the dataset's per-box ``head`` field that belongs to this head.
-    box_head_id = 0
 
     def __init__(self, cfg: DetectionConfig, channels: dict[str, int]) -> None:
         super().__init__()
@@ -237,7 +235,8 @@ class DetectionHead(Head):
     def loss(self, raw: dict[str, Tensor], targets: dict[str, Any], supervised: Tensor) -> dict[str, Tensor]:
         heat, sides = raw["heat"].float(), raw["sides"].float()
         b, c, h, w = heat.shape
-        t = build_targets(targets, self.box_head_id, c, h, w, self.cfg.stride, self.cfg.gaussian, self.cfg.min_sigma)
+        cfg = self.cfg
+        t = build_targets(targets, self.box_head_id(targets), c, h, w, cfg.stride, cfg.gaussian, cfg.min_sigma)
         t = {k: v.to(heat.device) for k, v in t.items()}
         focal, n_pos = focal_loss(heat, t["heat"], t["valid"])  # per sample [B]
         heat_loss = masked_sum(focal, supervised) / masked_sum(n_pos, supervised).clamp(min=1.0)
@@ -434,13 +433,11 @@ def _draw_image(
 @HEADS.register("vehicles")
 class VehiclesHead(DetectionHead):
     Config = DetectionConfig
-    box_head_id = 0
 
 
 @HEADS.register("signs")
 class SignsHead(DetectionHead):
     Config = SignsConfig
-    box_head_id = 1
 
 
 __all__ = ["DetectionConfig", "DetectionHead", "SignsConfig", "SignsHead", "VehiclesHead"]

@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mtl_edge.data.dataset import HEADS as DATASET_HEADS
 from mtl_edge.metrics import box_iou
 from mtl_edge.models.heads.glimpse import GlimpseClassifier, crop_boxes, encode_deltas
 
@@ -84,7 +83,7 @@ def _samples_of_image(
     """Crops, labels, boxes and box targets from image ``i``'s candidates ``mine`` and its objects."""
     cfg, bg = head.cfg.glimpse, len(head.cfg.classes)
     assert cfg is not None
-    sel = (batch["head"][i] == head.box_head_id).numpy()
+    sel = (batch["head"][i] == head.box_head_id(batch)).numpy()
     gt = np.asarray(batch["boxes"][i], np.float32)[sel].reshape(-1, 4)
     cls, ign = batch["labels"][i].numpy()[sel], batch["ignore"][i].numpy()[sel].astype(bool)
     lab, which = label_candidates(mine, gt, cls, ign, bg, cfg.positive_iou)
@@ -122,7 +121,7 @@ def collect_samples(
         feats = net.features(x)
         for name, head in heads.items():
             _, cand = head.candidates(head(feats))
-            head_index = DATASET_HEADS.index(name)
+            head_index = batch["heads"].index(name)
             for i in range(len(x)):
                 if not bool(batch["supervises"][i, head_index]):
                     continue  # this sample does not label the head's objects: its candidates are not negatives

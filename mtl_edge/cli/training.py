@@ -1,0 +1,86 @@
+"""``mtl-edge train`` and ``mtl-edge eval``: train a network from a recipe, measure a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .args import _command, _positive
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..config import load_recipe
+    from ..train import train
+
+    recipe = load_recipe(args.recipe, check_paths=True)
+    best = train(recipe, args.out, resume=args.resume, progress=not args.quiet, post_fit_from=args.post_fit_from)
+    print(f"best checkpoint: {best}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from ..config import recipe_from_dict
+    from ..data.splits import prepare_split
+    from ..evaluate import evaluate, print_summary
+    from ..fileio import atomic_write
+    from ..models.loading import load_model
+
+    net, ckpt = load_model(args.checkpoint)
+    recipe = recipe_from_dict(ckpt["recipe"], where=f"{args.checkpoint} (recipe)")
+    root = args.data or prepare_split(recipe.data.val, "val", progress=True)
+    if root is None:
+        raise ValueError("the checkpoint's recipe has no validation folder; pass --data DIR")
+    results = evaluate(
+        net, root, tuple(recipe.data.imgsz), n_images=args.n, score_threshold=args.score_threshold, progress=True
+    )
+    print(print_summary(results))
+    if args.json:
+        atomic_write(args.json, lambda f: json.dump(results, f, indent=2, default=float), text=True)
+    return 0
+
+
+def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """The train command's parser."""
+    tr = _command(
+        sub,
+        "train",
+        "train a network from a recipe",
+        "Train a multi-task network from a YAML recipe (see recipes/). Generated data named by the recipe "
+        "are created on first use. Writes DIR/last.pt every epoch and DIR/best.pt when the mean of the "
+        "heads' headline metrics improves. Launch with torchrun for several processes (DDP).",
+    )
+    tr.add_argument("recipe", type=Path, help="recipe YAML, e.g. recipes/synth-edge.yaml")
+    tr.add_argument("--out", type=Path, required=True, help="run folder for checkpoints")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    tr.add_argument("--quiet", action="store_true", help="no progress bars")
+    tr.add_argument(
+        "--post-fit-from",
+        "--glimpse-from",
+        dest="post_fit_from",
+        type=Path,
+        default=None,
+        metavar="CKPT",
+        help="skip the main schedule: start from CKPT (trained with this recipe minus the modules its "
+        "heads fit after the schedule, e.g. glimpse classifiers) and only run those post-fit stages "
+        "(the glimpse fit: minutes on a CPU). --glimpse-from is the old name of this option",
+    )
+    return tr
+
+
+def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """The eval command's parser."""
+    ev = _command(
+        sub,
+        "eval",
+        "per-task metrics of a checkpoint",
+        "Evaluate a checkpoint in source-image pixels: lanes F1 (CULane rule) and TuSimple accuracy, "
+        "vehicles and signs mAP@0.5 and @0.5:0.95 with AP per class, drivable mIoU.",
+    )
+    ev.add_argument("checkpoint", type=Path)
+    ev.add_argument("--data", type=Path, default=None, help="dataset folder (default: the recipe's validation split)")
+    ev.add_argument("--n", type=_positive, default=None, help="evaluate only the first N images")
+    ev.add_argument("--score-threshold", type=float, default=0.3, help="deploy threshold for precision/recall")
+    ev.add_argument("--json", type=Path, default=None, help="also write every number to this JSON file")
+    return ev
