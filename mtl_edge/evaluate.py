@@ -127,7 +127,7 @@ def evaluate_outputs(
     if not count:
         raise ValueError(f"{dataset.images}: no frames to evaluate")
     # Scores as the metric needs them (AP needs every detection), else each head's deploy default.
-    thresholds = Thresholds(other={h: t for h in heads if (t := spec_for(h).eval_threshold) is not None})
+    thresholds = Thresholds(by_head={h: t for h in heads if (t := spec_for(h).eval_threshold) is not None})
     evaluator: Evaluator | None = None
     for start in tqdm(range(0, count, batch), disable=not progress, desc="eval", unit=" batches"):
         chunk = [dataset.source(i) for i in range(start, min(start + batch, count))]

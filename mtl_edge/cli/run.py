@@ -16,7 +16,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..runtime.live import ReconnectPolicy
 
     _show_stream_events()
-    thresholds = Thresholds(vehicles=args.score_threshold, signs=args.score_threshold)
+    thresholds = Thresholds(by_kind={"detection": args.score_threshold})
     reconnect = ReconnectPolicy(
         open_timeout=args.read_timeout,
         read_timeout=args.read_timeout,
@@ -101,7 +101,9 @@ def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="end with an error when a live source gave no frame for S seconds (0: retry forever)",
     )
     run.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
-    run.add_argument("--score-threshold", type=float, default=0.3, help="vehicle and sign score threshold")
+    run.add_argument(
+        "--score-threshold", type=float, default=0.3, help="score threshold of every detection head (vehicles, signs)"
+    )
     run.add_argument("--hud", action="store_true", help="draw FPS and inference ms on rendered frames")
     return run
 

@@ -16,6 +16,8 @@ VEHICLE_COLOURS = {"car": (0, 200, 255), "truck": (255, 170, 0), "bus": (255, 80
 LABEL_COLOURS = VEHICLE_COLOURS
 SIGN_COLOUR = (255, 40, 40)
 OTHER_COLOUR = (200, 200, 200)
+#: (colour, line width) of the boxes of a head whose classes have no colour of their own.
+HEAD_BOX_STYLES = {"signs": (SIGN_COLOUR, 1)}
 #: Drivable-mask values (1 direct, 2 alternative: the BDD100K ``drivable_maps`` convention) -> RGB.
 DRIVABLE_COLOURS = {1: (60, 220, 60), 2: (60, 120, 255)}
 #: Mask colours by class id, for any segmentation head.

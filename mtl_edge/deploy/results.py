@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mtl_edge.deploy.letterbox import LetterboxParams
-from mtl_edge.deploy.tasks import Detection, Lane, Placement, Task, unpack_head
+from mtl_edge.deploy.tasks import Detection, Lane, Placement, Task, task_for, unpack_head
 
 __all__ = ["Detection", "FrameResult", "HeadResult", "Lane", "Thresholds", "to_frame_result"]
 
@@ -59,16 +59,18 @@ class FrameResult:
 
 @dataclass
 class Thresholds:
-    """Host-side score thresholds per head; a head not named here uses its task's default."""
+    """Host-side score thresholds: per head, else per task kind, else the kind's own default.
 
-    vehicles: float = 0.3
-    signs: float = 0.3
-    lanes: float = 0.5
-    other: dict[str, float] = field(default_factory=dict)
+    ``Thresholds(by_kind={"detection": 0.25})`` sets every detection head;
+    ``Thresholds(by_head={"signs": 0.5})`` one head.
+    """
 
-    def of(self, head: str) -> float | None:
-        """The threshold set for ``head``, None for its task's default."""
-        return self.other.get(head, getattr(self, head, None) if head in ("vehicles", "signs", "lanes") else None)
+    by_head: dict[str, float] = field(default_factory=dict)
+    by_kind: dict[str, float] = field(default_factory=dict)
+
+    def of(self, head: str, task: Task) -> float:
+        chosen = self.by_head.get(head, self.by_kind.get(task.kind, task.default_threshold))
+        return 0.0 if chosen is None else chosen
 
 
 def to_frame_result(
@@ -90,6 +92,8 @@ def to_frame_result(
     at = Placement(params, source_hw, input_hw)
     result = FrameResult(index=index, timestamp=timestamp)
     for name, head_meta in meta.items():
-        task, value = unpack_head(name, outputs, head_meta, at, th.of(name), batch_index)
+        task = task_for(head_meta)
+        image_outputs = {key: value[batch_index] for key, value in outputs.items() if key.startswith(f"{name}.")}
+        value = unpack_head(name, image_outputs, task, head_meta, at, th.of(name, task))
         result.heads[name] = HeadResult(task, value, head_meta)
     return result

@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 
 from mtl_edge.deploy.draw import (
+    HEAD_BOX_STYLES,
     LABEL_COLOURS,
     MASK_COLOURS,
     OTHER_COLOUR,
-    SIGN_COLOUR,
     draw_box,
     draw_polyline,
     overlay_mask,
@@ -119,7 +119,7 @@ def _detection_colour(name: str, label: str) -> tuple[tuple[int, int, int], int]
     """A box's colour and line width: its class's colour, else one colour for the head."""
     if label in LABEL_COLOURS:
         return LABEL_COLOURS[label], 2
-    return (SIGN_COLOUR, 1) if name == "signs" else (OTHER_COLOUR, 2)
+    return HEAD_BOX_STYLES.get(name, (OTHER_COLOUR, 2))
 
 
 @register_task
@@ -223,15 +223,7 @@ class SegmentationTask(Task):
 
 
 def unpack_head(
-    name: str,
-    outputs: Mapping[str, np.ndarray],
-    meta: Mapping[str, Any],
-    at: Placement,
-    threshold: float | None,
-    batch_index: int = 0,
-) -> tuple[Task, Any]:
-    """(task, result) of head ``name`` for image ``batch_index`` of the engine's ``<head>.<field>`` outputs."""
-    task = task_for(meta)
-    fields = {f: outputs[f"{name}.{f}"][batch_index] for f in task.fields}
-    chosen = task.default_threshold if threshold is None else threshold
-    return task, task.unpack(fields, meta, at, chosen if chosen is not None else 0.0)
+    name: str, outputs: Mapping[str, np.ndarray], task: Task, meta: Mapping[str, Any], at: Placement, threshold: float
+) -> Any:
+    """Head ``name``'s result for one image, from that image's ``<head>.<field>`` outputs."""
+    return task.unpack({f: outputs[f"{name}.{f}"] for f in task.fields}, meta, at, threshold)

@@ -32,7 +32,14 @@ def test_boxes_and_lanes_come_back_in_source_pixels():
         "drivable.mask": np.full((1, 192, 320), 1, np.uint8),
     }
     r = to_frame_result(
-        outputs, META, params, source_hw, input_hw, index=7, timestamp=1.5, thresholds=Thresholds(vehicles=0.5)
+        outputs,
+        META,
+        params,
+        source_hw,
+        input_hw,
+        index=7,
+        timestamp=1.5,
+        thresholds=Thresholds(by_head={"vehicles": 0.5}),
     )
     assert [d.label for d in r.vehicles] == ["truck"]  # the 0.1 detection is below threshold
     assert np.allclose(r.vehicles[0].box, (200.0, 200.0, 400.0, 400.0))  # (x - 0, y - 12) / 0.5

@@ -157,8 +157,8 @@ def test_wrong_model_files_are_refused_clearly(tmp_path):
 def test_onnx_runtime_and_torch_agree_on_generated_scenes(tiny_run, tiny_onnx, tiny_data):
     from mtl_edge.deploy.results import Thresholds
 
-    ort_rt = Runtime(tiny_onnx, thresholds=Thresholds(vehicles=0.05, signs=0.05))
-    torch_rt = Runtime(tiny_run / "best.pt", thresholds=Thresholds(vehicles=0.05, signs=0.05))
+    ort_rt = Runtime(tiny_onnx, thresholds=Thresholds(by_kind={"detection": 0.05}))
+    torch_rt = Runtime(tiny_run / "best.pt", thresholds=Thresholds(by_kind={"detection": 0.05}))
     torch_rt.backend = TorchBackend(tiny_run / "best.pt", imgsz=HW)
     images = str(tiny_data[1] / "images")
     a, b = list(ort_rt.stream(images)), list(torch_rt.stream(images))
