@@ -8,6 +8,7 @@ names, the metrics, the package version and, for ``--resume``, the training stat
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,16 @@ def save_checkpoint(
     _write(payload, path)
 
 
+def _reason(error: Exception) -> str:
+    """Torch's load error without its advice to load with ``weights_only=False`` (arbitrary code execution)."""
+    text = str(error)
+    if "weights_only" in text or "Weights only load failed" in text:
+        found = re.search(r"WeightsUnpickler error: (.*?)(?: Please use|\n|$)", text)
+        detail = found.group(1).strip() if found else "it holds objects other than tensors and plain data"
+        return f"refused to unpickle it safely: {detail}"
+    return text[:200]
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read and check a checkpoint; errors say what is wrong and how to fix it."""
     path = Path(path)
@@ -69,7 +80,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, a pickle with arbitrary objects, not a torch file at all
         raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e)[:200]}). The file may be "
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {_reason(e)}). The file may be "
             "truncated or not an mtl-edge checkpoint; re-copy it or retrain."
         ) from e
     if not isinstance(data, dict) or data.get("format") != FORMAT:

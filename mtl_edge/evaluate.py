@@ -120,7 +120,7 @@ def evaluate_outputs(
 
     ``heads`` is the model metadata's head section (class names, lane rows...).
     """
-    from tqdm import tqdm
+    from mtl_edge.progress import progress as progress_bar
 
     dataset = data if isinstance(data, DrivingDataset) else DrivingDataset.from_dir(data)
     count = len(dataset) if n_images is None else min(n_images, len(dataset))
@@ -129,7 +129,7 @@ def evaluate_outputs(
     # Scores as the metric needs them (AP needs every detection), else each head's deploy default.
     thresholds = Thresholds(by_head={h: t for h in heads if (t := spec_for(h).eval_threshold) is not None})
     evaluator: Evaluator | None = None
-    for start in tqdm(range(0, count, batch), disable=not progress, desc="eval", unit=" batches"):
+    for start in progress_bar(range(0, count, batch), "eval", enabled=progress, unit=" batches"):
         chunk = [dataset.source(i) for i in range(start, min(start + batch, count))]
         boxed = [letterbox_image(image, input_hw) for image, _ in chunk]
         if evaluator is None:

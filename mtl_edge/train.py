@@ -41,12 +41,12 @@ class CachedDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, base: DrivingDataset, augment: Any, progress: bool = True) -> None:
-        from tqdm import tqdm
+        from mtl_edge.progress import progress as progress_bar
 
         self.augment = augment
         self.supervises = base.supervises
         self.heads = base.heads
-        self.samples = [base[i] for i in tqdm(range(len(base)), desc="cache", unit=" images", disable=not progress)]
+        self.samples = [base[i] for i in progress_bar(range(len(base)), "cache", enabled=progress, unit=" images")]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -155,9 +155,8 @@ def train(
     ``post_fit_from`` skips the main schedule: it takes that checkpoint's weights and only
     runs the heads' post-fit stages (e.g. fits the glimpse classifiers the recipe adds).
     """
-    from tqdm import tqdm
-
     from mtl_edge.config import recipe_to_dict
+    from mtl_edge.progress import progress as progress_bar
 
     out = Path(out)
     rank, world = _distributed()
@@ -247,7 +246,7 @@ def train(
         generator.manual_seed(cfg.seed * 1000 + epoch)
         model.train()
         started = time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (progress and main), dynamic_ncols=True)
+        bar = progress_bar(loader, f"epoch {epoch + 1}/{cfg.epochs}", enabled=progress and main)
         running: dict[str, float] = {}
         for images, targets in bar:
             for g in opt.param_groups:

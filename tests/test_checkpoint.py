@@ -63,6 +63,18 @@ def test_missing_truncated_foreign_and_future_files(tmp_path):
         load_checkpoint(future)
 
 
+class _Foreign:
+    """A class torch's safe loader refuses."""
+
+
+def test_an_unsafe_pickle_never_suggests_weights_only_false(tmp_path):
+    path = tmp_path / "foreign.pt"
+    torch.save({"model": _Foreign()}, path)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint.*_Foreign") as e:
+        load_checkpoint(path)
+    assert "weights_only" not in str(e.value) and "Re-running" not in str(e.value)
+
+
 def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
     from mtl_edge import fileio
 

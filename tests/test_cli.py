@@ -58,7 +58,27 @@ def test_bad_size_is_rejected_with_the_fix(capsys):
 
 def test_show_on_a_folder_without_labels_says_what_to_do(tmp_path, capsys):
     assert main(["data", "show", str(tmp_path)]) == 2
-    assert "mtl-edge data synth" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not a dataset folder" in err and "Supported layouts" in err and "mtl-edge data synth" in err
+    assert "Errno" not in err and not (tmp_path / "show").exists()
+
+
+def test_eval_on_a_folder_that_is_not_a_dataset_lists_the_layouts(tmp_path, capsys):
+    (tmp_path / "photos").mkdir()
+    assert main(["eval", str(tmp_path / "missing.pt"), "--data", str(tmp_path / "photos")]) == 2
+    err = capsys.readouterr().err
+    assert "not a dataset folder" in err and "Supported layouts" in err and "BDD100K" in err
+    assert "Errno" not in err
+
+
+def test_export_refuses_negative_val_images_before_loading_anything(tmp_path):
+    from mtl_edge.export.exporter import export
+
+    with pytest.raises(ValueError, match="--val-images must be 0"):
+        export(tmp_path / "missing.pt", tmp_path / "m.onnx", val_images=-1)
+    with pytest.raises(ValueError, match="same file as --out"):
+        export(tmp_path / "missing.pt", tmp_path / "m.onnx", engine=tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_console_entry_point_runs_as_a_module():

@@ -6,7 +6,7 @@
 - The deploy path (``mtl_edge.deploy``, ``mtl_edge.runtime``, the backends table and its
   ONNX Runtime and TensorRT backends) imports nothing of the [train] extra (torch,
   torchvision, onnx, ...), nor training, models, datasets or the scene generator, not even
-  inside a function. The deploy layer imports only itself.
+  inside a function. The deploy layer imports only itself and the file helpers.
 - No import cycles between modules, neither at import time (module-level imports) nor
   through the imports functions make when they run, and none between the parts the layer
   table names (e.g. ``runtime`` and ``export``, which share a layer). Imports under
@@ -42,8 +42,19 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("recipes", ("mtl_edge.config", "mtl_edge.models.loading")),
     ("models", ("mtl_edge.models",)),
     ("data", ("mtl_edge.data", "mtl_edge.metrics")),
-    ("utility", ("mtl_edge.version", "mtl_edge.checkpoint", "mtl_edge.fileio", "mtl_edge.extras", "mtl_edge.assets")),
+    (
+        "utility",
+        (
+            "mtl_edge.version",
+            "mtl_edge.checkpoint",
+            "mtl_edge.extras",
+            "mtl_edge.assets",
+            "mtl_edge.progress",
+        ),
+    ),
     ("deploy", ("mtl_edge.deploy",)),
+    # Crash-safe file writing imports nothing of mtl_edge; the deploy layer's video writer uses it.
+    ("files", ("mtl_edge.fileio",)),
 )
 #: Upward imports allowed anyway: (importer, imported) -> why. A stale entry fails the tests.
 EXCEPTIONS: dict[tuple[str, str], str] = {
@@ -69,7 +80,7 @@ FORBIDDEN_INTERNAL = (
 )
 #: mtl_edge modules each deploy-path layer may import (besides the standard library and the base install).
 ALLOWED_INTERNAL = {
-    "mtl_edge.deploy": ("mtl_edge.deploy",),
+    "mtl_edge.deploy": ("mtl_edge.deploy", "mtl_edge.fileio"),
     "mtl_edge.backends": ("mtl_edge.deploy", "mtl_edge.backends", "mtl_edge.fileio"),
     "mtl_edge.runtime": ("mtl_edge.deploy", "mtl_edge.backends", "mtl_edge.runtime", "mtl_edge.fileio"),
 }

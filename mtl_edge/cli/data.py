@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from .args import _command, _positive, _size
+from .args import _command, existing_path, float_range, non_negative_int, output_dir, positive_int, wh_size
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
@@ -44,19 +43,21 @@ def add_data_parsers(sub: argparse._SubParsersAction) -> tuple[argparse.Argument
         "(box2d), drivable-area masks, in the BDD100K layout. Deterministic by seed; an interrupted "
         "run resumes where it stopped when run again with the same options.",
     )
-    synth.add_argument("--out", type=Path, required=True, help="dataset folder to create or resume")
-    synth.add_argument("--n", type=_positive, required=True, help="number of scenes (or clips with --clip)")
-    synth.add_argument("--seed", type=int, default=0, help="base seed; item i uses a seed derived from (seed, i)")
+    synth.add_argument("--out", type=output_dir, required=True, help="dataset folder to create or resume")
+    synth.add_argument("--n", type=positive_int, required=True, help="number of scenes (or clips with --clip)")
+    synth.add_argument(
+        "--seed", type=non_negative_int, default=0, help="base seed; item i uses a seed derived from (seed, i)"
+    )
     synth.add_argument(
         "--clip",
-        type=_positive,
+        type=positive_int,
         default=None,
         metavar="FRAMES",
         help="render N temporally coherent clips of FRAMES frames each, as H.264 mp4 + labels",
     )
-    synth.add_argument("--fps", type=float, default=30.0, help="clip frame rate")
-    synth.add_argument("--size", type=_size, default=(1280, 720), metavar="WxH", help="frame size")
-    synth.add_argument("--workers", type=_positive, default=None, help="processes (default: all cores)")
+    synth.add_argument("--fps", type=float_range(0.0, 240.0, low_open=True), default=30.0, help="clip frame rate")
+    synth.add_argument("--size", type=wh_size, default=(1280, 720), metavar="WxH", help="frame size")
+    synth.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
 
     show = _command(
@@ -66,9 +67,11 @@ def add_data_parsers(sub: argparse._SubParsersAction) -> tuple[argparse.Argument
         "Draw drivable-area masks, lane polylines and labelled boxes over dataset images (or the "
         "frames of a generated clip) and write PNG files for a person to check.",
     )
-    show.add_argument("path", type=Path, help="a dataset folder (with labels.json) or a clip .mp4 beside its .json")
-    show.add_argument("--out", type=Path, default=None, help="folder for the PNG files (default: PATH/show)")
-    show.add_argument("--n", type=_positive, default=8, help="how many images to draw")
+    show.add_argument(
+        "path", type=existing_path, help="a dataset folder (with labels.json) or a clip .mp4 beside its .json"
+    )
+    show.add_argument("--out", type=output_dir, default=None, help="folder for the PNG files (default: PATH/show)")
+    show.add_argument("--n", type=positive_int, default=8, help="how many images to draw")
     show.add_argument("--names", nargs="+", default=None, help="draw these image names instead of the first N")
-    show.add_argument("--every", type=_positive, default=30, help="for a clip: draw every K-th frame")
+    show.add_argument("--every", type=positive_int, default=30, help="for a clip: draw every K-th frame")
     return synth, show

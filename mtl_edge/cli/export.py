@@ -6,12 +6,25 @@ import argparse
 from pathlib import Path
 
 from ..assets import SHIPPED_CHECKPOINT
-from .args import _command, _hw
+from .args import (
+    _command,
+    batch_size,
+    hw_size,
+    non_negative_int,
+    output_dir,
+    output_file,
+    positive_float,
+    positive_int,
+)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..export.exporter import export
 
+    if args.val is not None and args.val_images:
+        from ..data.splits import check_dataset_dir
+
+        check_dataset_dir(args.val)  # before the export, not after it
     options = ("precision", "imgsz", "batch", "calib", "calib_images", "calib_method", "keep", "int8_target")
     options += ("val", "val_images")
     options += ("engine", "workspace", "timing_cache", "dla_core")
@@ -51,12 +64,14 @@ def add_export_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
         "NVIDIA GPU).",
     )
     ex.add_argument("checkpoint", type=Path)
-    ex.add_argument("--out", type=Path, required=True, help="the .onnx file to write (atomically)")
+    ex.add_argument("--out", type=output_file, required=True, help="the .onnx file to write (atomically)")
     ex.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32", help="graph precision")
-    ex.add_argument("--imgsz", type=_hw, default=None, metavar="HxW", help="input size (default: the recipe's)")
-    ex.add_argument("--batch", default="1", help="batch size of the graph, or 'dynamic' (1 to 64)")
+    ex.add_argument("--imgsz", type=hw_size, default=None, metavar="HxW", help="input size (default: the recipe's)")
+    ex.add_argument("--batch", type=batch_size, default=1, help="batch size of the graph, or 'dynamic' (1 to 64)")
     ex.add_argument("--calib", type=Path, default=None, help="int8: folder of calibration frames (default: recipe's)")
-    ex.add_argument("--calib-images", type=int, default=200, metavar="N", help="int8: frames used to calibrate")
+    ex.add_argument(
+        "--calib-images", type=positive_int, default=200, metavar="N", help="int8: frames used to calibrate"
+    )
     ex.add_argument(
         "--calib-method",
         choices=["minmax", "percentile"],
@@ -81,11 +96,19 @@ def add_export_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     ex.add_argument(
         "--val", type=Path, default=None, help="validation folder for the accuracy check (default: the recipe's)"
     )
-    ex.add_argument("--val-images", type=int, default=300, metavar="N", help="images for the accuracy check; 0 skips")
-    ex.add_argument("--engine", type=Path, default=None, help="also build this TensorRT engine from the ONNX file")
-    ex.add_argument("--workspace", type=float, default=None, metavar="GB", help="TensorRT workspace limit")
-    ex.add_argument("--timing-cache", type=Path, default=None, help="TensorRT timing cache file (read and updated)")
-    ex.add_argument("--dla-core", type=int, default=None, metavar="N", help="build for this DLA core, GPU fallback on")
+    ex.add_argument(
+        "--val-images", type=non_negative_int, default=300, metavar="N", help="images for the accuracy check; 0 skips"
+    )
+    ex.add_argument(
+        "--engine", type=output_file, default=None, help="also build this TensorRT engine from the ONNX file"
+    )
+    ex.add_argument("--workspace", type=positive_float, default=None, metavar="GB", help="TensorRT workspace limit")
+    ex.add_argument(
+        "--timing-cache", type=output_file, default=None, help="TensorRT timing cache file (read and updated)"
+    )
+    ex.add_argument(
+        "--dla-core", type=non_negative_int, default=None, metavar="N", help="build for this DLA core, GPU fallback on"
+    )
     return ex
 
 
@@ -128,7 +151,9 @@ def add_doctor_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     dr.add_argument(
         "checkpoint", type=Path, nargs="?", default=SHIPPED_CHECKPOINT, help="checkpoint to export (default: shipped)"
     )
-    dr.add_argument("--out", type=Path, default=Path("doctor"), help="folder for the exports, engines and doctor.json")
+    dr.add_argument(
+        "--out", type=output_dir, default=Path("doctor"), help="folder for the exports, engines and doctor.json"
+    )
     dr.add_argument(
         "--calib", type=Path, default=None, metavar="DIR", help="int8 calibration frames (default: 32 generated)"
     )

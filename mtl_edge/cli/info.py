@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..backends import backend_choices
-from .args import _command, _hw
+from .args import _command, hw_size, non_negative_int, output_dir, output_file, positive_int, precision_list
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -19,7 +19,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         if len(args.model) != 1:
             raise ValueError("--compare takes one checkpoint")
         args.out.mkdir(parents=True, exist_ok=True)
-        profiles = compare(args.model[0], args.compare.split(","), args.out, args.frames, args.val_images)
+        profiles = compare(args.model[0], args.compare, args.out, args.frames, args.val_images)
     else:
         profiles = [profile_model(m, args.backend, args.frames, args.threads) for m in args.model]
     print(table(profiles))
@@ -52,13 +52,19 @@ def add_profile_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
     )
     pr.add_argument("model", type=Path, nargs="+", help=".onnx, .engine or checkpoint .pt; several: one row/bar each")
     pr.add_argument("--backend", choices=backend_choices(), default="auto", help="backend to profile")
-    pr.add_argument("--frames", type=int, default=50, help="timed calls after warm-up")
-    pr.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
-    pr.add_argument("--compare", default=None, metavar="fp32,fp16,int8", help="precisions to export and compare")
-    pr.add_argument("--val-images", type=int, default=100, help="--compare: images for the metric change")
-    pr.add_argument("--out", type=Path, default=Path("runs/profile"), help="--compare: where the graphs go")
-    pr.add_argument("--json", type=Path, default=None, help="write every number to this JSON file")
-    pr.add_argument("--plot", type=Path, default=None, help="write a stacked bar chart PNG")
+    pr.add_argument("--frames", type=positive_int, default=50, help="timed calls after warm-up")
+    pr.add_argument("--threads", type=positive_int, default=None, help="ONNX Runtime threads (default: all cores)")
+    pr.add_argument(
+        "--compare",
+        type=precision_list,
+        default=None,
+        metavar="fp32,fp16,int8",
+        help="precisions to export and compare",
+    )
+    pr.add_argument("--val-images", type=non_negative_int, default=100, help="--compare: images for the metric change")
+    pr.add_argument("--out", type=output_dir, default=Path("runs/profile"), help="--compare: where the graphs go")
+    pr.add_argument("--json", type=output_file, default=None, help="write every number to this JSON file")
+    pr.add_argument("--plot", type=output_file, default=None, help="write a stacked bar chart PNG")
     return pr
 
 
@@ -71,5 +77,5 @@ def add_info_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "Print a checkpoint's parameters, GFLOPs (deploy form), heads, classes and recorded metrics.",
     )
     info.add_argument("checkpoint", type=Path)
-    info.add_argument("--imgsz", type=_hw, default=None, metavar="HxW", help="input size (default: the recipe's)")
+    info.add_argument("--imgsz", type=hw_size, default=None, metavar="HxW", help="input size (default: the recipe's)")
     return info

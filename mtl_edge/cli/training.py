@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .args import _command, _positive
+from .args import _command, output_dir, output_file, positive_int, unit_float
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -22,16 +22,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from ..config import recipe_from_dict
-    from ..data.splits import prepare_split
+    from ..data.splits import check_dataset_dir, prepare_split
     from ..evaluate import evaluate, print_summary
     from ..fileio import atomic_write
     from ..models.loading import load_model
 
+    if args.data is not None:
+        check_dataset_dir(args.data)
     net, ckpt = load_model(args.checkpoint)
     recipe = recipe_from_dict(ckpt["recipe"], where=f"{args.checkpoint} (recipe)")
     root = args.data or prepare_split(recipe.data.val, "val", progress=True)
     if root is None:
         raise ValueError("the checkpoint's recipe has no validation folder; pass --data DIR")
+    check_dataset_dir(root)
     results = evaluate(
         net, root, tuple(recipe.data.imgsz), n_images=args.n, score_threshold=args.score_threshold, progress=True
     )
@@ -52,7 +55,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
         "heads' headline metrics improves. Launch with torchrun for several processes (DDP).",
     )
     tr.add_argument("recipe", type=Path, help="recipe YAML, e.g. recipes/synth-edge.yaml")
-    tr.add_argument("--out", type=Path, required=True, help="run folder for checkpoints")
+    tr.add_argument("--out", type=output_dir, required=True, help="run folder for checkpoints")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     tr.add_argument(
@@ -80,7 +83,7 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     ev.add_argument("checkpoint", type=Path)
     ev.add_argument("--data", type=Path, default=None, help="dataset folder (default: the recipe's validation split)")
-    ev.add_argument("--n", type=_positive, default=None, help="evaluate only the first N images")
-    ev.add_argument("--score-threshold", type=float, default=0.3, help="deploy threshold for precision/recall")
-    ev.add_argument("--json", type=Path, default=None, help="also write every number to this JSON file")
+    ev.add_argument("--n", type=positive_int, default=None, help="evaluate only the first N images")
+    ev.add_argument("--score-threshold", type=unit_float, default=0.3, help="deploy threshold for precision/recall")
+    ev.add_argument("--json", type=output_file, default=None, help="also write every number to this JSON file")
     return ev

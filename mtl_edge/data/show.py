@@ -34,13 +34,9 @@ def _pick(frames: list[FrameLabels], n: int, names: Sequence[str] | None, source
 def show_dataset(root: Path, out: Path, n: int, names: Sequence[str] | None = None) -> list[Path]:
     """Draw the first ``n`` frames (or ``names``) of a dataset folder in the synth/BDD100K layout."""
     from .dataset import read_image
+    from .splits import check_dataset_dir
 
-    labels = root / "labels.json"
-    if not labels.exists():
-        raise FileNotFoundError(
-            f"{labels}: not found. Point at a folder made by `mtl-edge data synth`, "
-            "or finish that run so it writes labels.json."
-        )
+    labels = check_dataset_dir(root, clip=True) / "labels.json"
     frames = read_frames(labels)
     if not frames:
         raise ValueError(f"{labels}: holds no frames")
@@ -60,6 +56,8 @@ def show_clip(video: Path, out: Path, every: int, n: int) -> list[Path]:
     import av
 
     labels = video.with_suffix(".json")
+    if not video.is_file():
+        raise ValueError(f"{video}: no such clip file")
     if not labels.exists():
         raise FileNotFoundError(f"{labels}: the clip's label file is missing; regenerate the clip")
     frames = read_frames(labels)

@@ -7,6 +7,28 @@ from typing import Any
 
 from mtl_edge.data.dataset import DrivingDataset
 
+#: The dataset layouts the commands read, for error messages.
+LAYOUTS = (
+    "supported layouts: (1) a folder made by `mtl-edge data synth`: labels.json, images/ and optionally "
+    "drivable/ (BDD100K frame format); (2) BDD100K itself: name its images:, labels: and drivable: in the "
+    "recipe's data split instead of passing a folder"
+)
+
+
+def check_dataset_dir(root: str | Path, clip: bool = False) -> Path:
+    """``root`` as a Path if it is a dataset folder; else a ValueError that lists the supported layouts."""
+    root = Path(root)
+    also = "; (3) for `data show`, a clip .mp4 from `mtl-edge data synth --clip` beside its .json" if clip else ""
+    if not root.is_dir():
+        problem = "no such folder" if not root.exists() else "not a folder"
+    elif not (root / "labels.json").is_file():
+        problem = "not a dataset folder (no labels.json; an unfinished `data synth` run writes it when rerun)"
+    elif not (root / "images").is_dir():
+        problem = "not a dataset folder (no images/ folder)"
+    else:
+        return root
+    raise ValueError(f"{root}: {problem}. {LAYOUTS[0].upper()}{LAYOUTS[1:]}{also}.")
+
 
 def synth_root(spec: Any, role: str) -> Path:
     """Where a recipe's generated split lives (shared by recipes that ask for the same data)."""

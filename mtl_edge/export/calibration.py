@@ -4,19 +4,25 @@ One streaming pass of the float graph over the frames records, per activation te
 its extremes and a histogram of magnitudes, so that both methods (``minmax``, and
 ``percentile``, which clips the rare outliers) come from the same pass. The ranges are
 cached as JSON keyed by the bytes of the graph and of the frames, so the next export
-with the same inputs skips calibration.
+with the same inputs skips calibration. The cache file is written atomically (fsynced, then
+renamed) and carries a format version and a sha256 of its ranges; a file that fails either
+check (truncated, edited, garbage) is reported with its path, discarded and recomputed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import helper
+
+from mtl_edge.fileio import atomic_write_bytes, remove_stale_temps
 
 
 def _file_digest(paths: Sequence[Path]) -> str:
@@ -43,12 +49,11 @@ class CalibrationReader:
         self._it: Iterator[dict[str, np.ndarray]] | None = None
 
     def _frames(self) -> Iterator[dict[str, np.ndarray]]:
-        from tqdm import tqdm
-
         from mtl_edge.data.dataset import read_image
         from mtl_edge.deploy.letterbox import letterbox_image
+        from mtl_edge.progress import progress
 
-        for start in tqdm(range(0, len(self.images), self.batch), desc="calibrate", unit=" batches", leave=False):
+        for start in progress(range(0, len(self.images), self.batch), "calibrate", unit=" batches", leave=False):
             chunk = self.images[start : start + self.batch]
             if len(chunk) < self.batch:  # a static-batch graph needs full batches
                 chunk = chunk + self.images[: self.batch - len(chunk)]
@@ -148,6 +153,77 @@ def collect_ranges(model: onnx.ModelProto, tensors: Sequence[str], reader: Calib
 
 Ranges = dict[str, tuple[float, float]]
 
+#: What a calibration cache file says it is; a file without these is not trusted.
+CACHE_FORMAT = "mtl-edge calibration ranges"
+CACHE_VERSION = 2
+
+
+class CorruptCacheError(ValueError):
+    """A cache file that fails its checks; the message says which check."""
+
+
+def _ranges_digest(ranges: dict[str, Ranges]) -> str:
+    canonical = json.dumps(ranges, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def write_ranges_cache(path: Path, ranges: dict[str, Ranges]) -> None:
+    """Write ``ranges`` (method -> tensor -> (lowest, highest)) to ``path``: versioned, checksummed, atomic."""
+    plain = {m: {t: [float(lo), float(hi)] for t, (lo, hi) in r.items()} for m, r in ranges.items()}
+    doc = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "sha256": _ranges_digest(plain), "ranges": plain}
+    atomic_write_bytes(path, json.dumps(doc, allow_nan=False).encode())
+
+
+def read_ranges_cache(path: Path) -> dict[str, Ranges]:
+    """The ranges of a cache file written by :func:`write_ranges_cache`; CorruptCacheError if any check fails."""
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise CorruptCacheError(f"not UTF-8 text ({e.reason} at byte {e.start})") from e
+    except json.JSONDecodeError as e:
+        raise CorruptCacheError(f"not valid JSON, truncated or damaged ({e})") from e
+    if not isinstance(doc, dict) or doc.get("format") != CACHE_FORMAT:
+        raise CorruptCacheError("not an mtl-edge calibration cache (no format tag; an older mtl-edge wrote it?)")
+    if doc.get("version") != CACHE_VERSION:
+        raise CorruptCacheError(f"cache format version {doc.get('version')!r}, this mtl-edge reads {CACHE_VERSION}")
+    ranges = doc.get("ranges")
+    if not isinstance(ranges, dict) or not all(isinstance(r, dict) for r in ranges.values()):
+        raise CorruptCacheError("no ranges table")
+    try:
+        digest = _ranges_digest(ranges)
+    except ValueError as e:  # NaN or infinity
+        raise CorruptCacheError(f"ranges that are not finite numbers ({e})") from e
+    if digest != doc.get("sha256"):
+        raise CorruptCacheError("its sha256 does not match its ranges (damaged or edited)")
+    out: dict[str, Ranges] = {}
+    for method, table in ranges.items():
+        out[method] = {}
+        for tensor, pair in table.items():
+            ok = isinstance(pair, list) and len(pair) == 2
+            if not ok or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in pair) or pair[0] > pair[1]:
+                raise CorruptCacheError(f"range of {tensor} ({method}) is {pair!r}, not [lowest, highest]")
+            out[method][tensor] = (float(pair[0]), float(pair[1]))
+    return out
+
+
+def _load_cache(path: Path) -> dict[str, Ranges] | None:
+    """The cached ranges at ``path``; None when there are none or the file fails its checks (then deleted)."""
+    if not path.is_file():
+        return None
+    try:
+        return read_ranges_cache(path)
+    except (CorruptCacheError, OSError) as e:
+        warnings.warn(
+            f"calibration cache {path} is unusable: {e}. Discarded it; calibrating again "
+            "(the new ranges replace it, nothing to do).",
+            stacklevel=3,
+        )
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as gone:  # e.g. a read-only cache folder: the rewrite below may fail too
+            warnings.warn(f"could not delete {path} ({gone}); delete it by hand", stacklevel=3)
+        return None
+
 
 def cached_ranges(
     model: onnx.ModelProto, tensors: Sequence[str], reader: CalibrationReader, cache_dir: Path
@@ -155,17 +231,23 @@ def cached_ranges(
     """Every method's ranges of ``tensors`` (method -> tensor -> (lowest, highest)), and whether cached.
 
     One pass measures all methods, so the cache (keyed by the graph's and the frames'
-    bytes) serves a change of method too.
+    bytes) serves a change of method too. A damaged cache file is reported (a warning
+    naming it), discarded and recomputed; a cache that cannot be written is reported, and
+    the export goes on with the fresh ranges.
     """
     cache = cache_dir / f"ranges-{calibration_key(model, reader.images, 'histogram')}.json"
-    if cache.is_file():
-        saved = json.loads(cache.read_text())
-        if all(t in saved.get(m, {}) for m in CALIBRATION_METHODS for t in tensors):
-            return {m: {t: tuple(saved[m][t]) for t in tensors} for m in CALIBRATION_METHODS}, True
+    saved = _load_cache(cache)
+    if saved is not None and all(t in saved.get(m, {}) for m in CALIBRATION_METHODS for t in tensors):
+        return {m: {t: saved[m][t] for t in tensors} for m in CALIBRATION_METHODS}, True
     collector = collect_ranges(model, tensors, reader)
-    saved = {m: collector.ranges(PERCENTILE if m == "percentile" else None) for m in CALIBRATION_METHODS}
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps(saved))
-    tmp.replace(cache)
-    return saved, False
+    fresh = {m: collector.ranges(PERCENTILE if m == "percentile" else None) for m in CALIBRATION_METHODS}
+    try:
+        remove_stale_temps(cache_dir)  # temp files of exports killed mid-write
+        write_ranges_cache(cache, fresh)
+    except (OSError, ValueError) as e:  # ValueError: a range that is not finite, which JSON cannot hold
+        fix = " Make the folder writable, or set XDG_CACHE_HOME to a writable one." if isinstance(e, OSError) else ""
+        warnings.warn(
+            f"could not write the calibration cache {cache} ({e}); the next export calibrates again.{fix}",
+            stacklevel=2,
+        )
+    return fresh, False

@@ -179,6 +179,13 @@ def export(
         from mtl_edge.backends.trt.build import check_dla_precision
 
         check_dla_precision(precision, dla_core)
+    if val_images < 0:
+        raise ValueError(f"--val-images must be 0 (skip the check) or more, got {val_images}")
+    for flag, path in (("--out", out), ("--engine", engine)):
+        if path is not None and Path(path).is_dir():
+            raise ValueError(f"{flag} {path} is a folder; give a file path")
+    if engine is not None and Path(engine).resolve() == Path(out).resolve():
+        raise ValueError(f"--engine {engine} is the same file as --out; give the engine its own path")
     start = time.perf_counter()
     batch = parse_batch(batch)
     out = Path(out)

@@ -18,7 +18,7 @@ import torch
 
 from mtl_edge.deploy.metadata import METADATA_KEY, METADATA_SCHEMA, file_sha256, read_metadata
 from mtl_edge.export.naming import name_nodes
-from mtl_edge.fileio import atomic_write_bytes
+from mtl_edge.fileio import atomic_write_bytes, remove_stale_temps
 from mtl_edge.models.blocks import reparameterize_model
 from mtl_edge.models.network import MEAN, STD, DeployModel, MultiTaskNet, head_metadata
 from mtl_edge.version import __version__
@@ -144,7 +144,11 @@ def finalize(model: onnx.ModelProto, metadata: dict[str, Any]) -> onnx.ModelProt
 
 
 def save(model: onnx.ModelProto, path: str | Path) -> None:
-    """Serialise and write atomically (a failed export leaves no partial .onnx)."""
+    """Serialise and write atomically (a failed export leaves no partial .onnx).
+
+    Temp files that a killed export left beside ``path`` (their PID is dead) are removed first.
+    """
+    remove_stale_temps(Path(path).parent, Path(path).name)
     atomic_write_bytes(path, model.SerializeToString())
 
 

@@ -10,7 +10,7 @@ from mtl_edge.backends import open_backend
 from mtl_edge.deploy.results import FrameResult, Thresholds
 from mtl_edge.runtime.live import ReconnectPolicy
 from mtl_edge.runtime.pipeline import Pipeline
-from mtl_edge.runtime.sinks import open_sink
+from mtl_edge.runtime.sinks import check_sinks, open_sink
 from mtl_edge.runtime.sources import open_source
 
 #: Frame rate of video sinks when the source does not report one (image folders, a stream not yet connected).
@@ -40,14 +40,18 @@ class Runtime:
         hud: bool = False,
         loop: bool = False,
         reconnect: ReconnectPolicy | None = None,
+        segment: float | None = None,
     ) -> Pipeline:
         """A pipeline from ``source`` (a URI or a source object) into ``sinks`` (URIs).
 
         ``loop`` replays a file source; ``reconnect`` sets a network stream's timeouts and backoff.
-        Video sinks are written at the source's frame rate.
+        Video sinks are written at the source's frame rate; ``segment`` (seconds) rotates
+        video and JSONL sinks (``out_00000.mp4``, ...). A sink that is the source, or that
+        is given twice, is refused (ValueError) before anything is opened.
         """
+        check_sinks(source if isinstance(source, (str, Path)) else None, sinks)
         src = open_source(source, loop, reconnect) if isinstance(source, (str, Path)) else source
-        opened = [open_sink(s, src.fps or DEFAULT_FPS) for s in sinks]
+        opened = [open_sink(s, src.fps or DEFAULT_FPS, segment) for s in sinks]
         return Pipeline(self.backend, src, opened, policy, max_frames, hud, self.thresholds)
 
     def stream(self, source: str | Path | Any, **options: Any) -> Iterator[FrameResult]:

@@ -14,6 +14,10 @@ capture thread keeps only the newest frame, and stale ones are dropped and count
 Sinks run on their own thread behind a bounded queue, so a slow sink never stalls
 inference; under ``latest`` a sink that falls behind skips frames (counted), under
 ``all`` it applies back-pressure so every frame is written.
+
+:meth:`Pipeline.request_stop` (``mtl-edge run`` calls it on SIGINT and SIGTERM) ends a run
+cleanly: capture stops, the frames already captured are inferred and written, and every
+sink is closed and published.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -36,11 +41,16 @@ _END = object()
 STAGES = ("capture", "preprocess", "infer", "postprocess", "sink")
 
 
+#: Timing samples kept per stage (the summary's percentiles cover the last this many frames).
+TIMING_WINDOW = 10_000
+
+
 @dataclass
 class RunStats:
     """Per-stage milliseconds and frame counts of one run."""
 
-    ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    #: the last TIMING_WINDOW samples per stage: bounded, so a run of hours holds constant memory
+    ms: dict[str, deque[float]] = field(default_factory=lambda: {s: deque(maxlen=TIMING_WINDOW) for s in STAGES})
     frames: int = 0
     dropped: int = 0  # stale live frames never inferred
     sink_skipped: int = 0  # inferred frames a lagging sink did not get (latest policy)
@@ -48,6 +58,8 @@ class RunStats:
     reconnects: int = 0  # a network source that came back after losing its stream
     wall_s: float = 0.0
     network_s: float = 0.0  # time inside backend.infer only
+    expected: int | None = None  # frames the file source says it holds (None: live, looped or unknown)
+    ended_early: bool = False  # the file ran out before ``expected`` (truncated)
 
     @property
     def fps(self) -> float:
@@ -67,12 +79,32 @@ class RunStats:
         ]
         return format_table(rows, floatfmt=".2f")
 
+    @property
+    def partial(self) -> bool:
+        """The input was not all there: it ended early, had corrupt frames, or gave no frame."""
+        return self.ended_early or self.corrupt > 0 or self.frames == 0
+
+    def counts(self) -> dict[str, Any]:
+        """The frame counts of the run (the JSONL summary record)."""
+        return {
+            "expected": self.expected,
+            "processed": self.frames,
+            "dropped": self.dropped,
+            "corrupt": self.corrupt,
+            "not_rendered": self.sink_skipped,
+            "reconnects": self.reconnects,
+            "ended_early": self.ended_early,
+            "seconds": round(self.wall_s, 3),
+        }
+
     def summary(self) -> str:
+        early = f"ended early: {self.frames} of {self.expected} frames; " if self.ended_early else ""
+        expected = f" of {self.expected} expected" if self.expected is not None else ""
         return (
-            f"{self.frames} frames in {self.wall_s:.1f} s: {self.fps:.1f} FPS; dropped {self.dropped} stale, "
-            f"{self.corrupt} corrupt, {self.sink_skipped} not rendered"
+            f"{early}{self.frames} frames{expected} in {self.wall_s:.1f} s: {self.fps:.1f} FPS; "
+            f"dropped {self.dropped} stale, {self.corrupt} corrupt, {self.sink_skipped} not rendered"
             + (f", {self.reconnects} reconnects" if self.reconnects else "")
-            + f"\n{self.table()}"
+            + (f"\n{self.table()}" if self.frames else "")
         )
 
 
@@ -88,17 +120,20 @@ class Pipeline:
         max_frames: int | None = None,
         hud: bool = False,
         thresholds: Thresholds | None = None,
+        summary_record: bool = False,
     ) -> None:
         self.backend, self.source, self.sinks = backend, source, list(sinks)
         self.policy = policy or ("latest" if source.live else "all")
         if self.policy not in ("latest", "all"):
             raise ValueError(f"--policy {self.policy!r}: choose latest or all")
         self.max_frames, self.hud, self.thresholds = max_frames, hud, thresholds or Thresholds()
+        self.summary_record = summary_record  # end JSONL sinks with {"summary": counts} (mtl-edge run)
         self.stats = RunStats()
         self._frames: queue.Queue = queue.Queue(maxsize=1 if self.policy == "latest" else 4)
         self._inferred: queue.Queue = queue.Queue(maxsize=2)
         self._rendered: queue.Queue = queue.Queue(maxsize=16)
         self._stop = threading.Event()
+        self._halt = threading.Event()  # request_stop: capture ends, what is in flight is drained
         self._errors: list[BaseException] = []
         self._sinks_draw = any(getattr(sink, "needs_image", True) for sink in self.sinks)
         self._result_times: deque[float] = deque(maxlen=31)  # when the last results came out (HUD FPS)
@@ -107,7 +142,7 @@ class Pipeline:
     def _capture(self) -> None:
         try:
             frames = self.source.frames()
-            while not self._stop.is_set():
+            while not self._stop.is_set() and not self._halt.is_set():
                 start = time.perf_counter()
                 frame = next(frames, None)
                 if frame is None:
@@ -190,6 +225,16 @@ class Pipeline:
                 return
             self.stats.ms["sink"].append((time.perf_counter() - start) * 1e3)
 
+    def request_stop(self) -> None:
+        """End the run soon and cleanly (safe from a signal handler): capture stops, frames in
+        flight are drained to the sinks, which are then closed and published."""
+        self._halt.set()
+        self.source.stop()  # a network source may be waiting to reconnect
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._halt.is_set()
+
     # -- main loop -----------------------------------------------------------------------
     def results(self) -> Iterator[FrameResult]:
         """Run the stream, yielding each frame's results in source-frame pixels."""
@@ -231,11 +276,15 @@ class Pipeline:
                 if render.is_alive():
                     self._rendered.put(_END)  # the render thread drains the queue, so this returns
                 render.join()
-                for sink in self.sinks:
-                    sink.close(ok=True)  # what was written so far is kept (a clean, playable file)
             self.stats.wall_s = time.perf_counter() - t0
             self.stats.corrupt = self.source.corrupt
             self.stats.reconnects = self.source.reconnects
+            self.stats.expected = getattr(self.source, "expected", None)
+            self.stats.ended_early = bool(getattr(self.source, "ended_early", False))
+            for sink in self.sinks:
+                if self.summary_record and hasattr(sink, "write_summary"):
+                    sink.write_summary(self.stats.counts())
+                sink.close(ok=True)  # what was written so far is kept (a clean, playable file)
             self.source.close()
         if self._errors and not ok:
             raise self._errors[0]
@@ -265,7 +314,8 @@ class Pipeline:
         times = self._result_times
         span = times[-1] - times[0] if len(times) > 1 else 0.0
         fps = (len(times) - 1) / span if span > 0 else 0.0
-        return f"{fps:5.1f} FPS  infer {np.mean(self.stats.ms['infer'][-30:]):.1f} ms  frame {self.stats.frames}"
+        infer = np.mean(list(islice(reversed(self.stats.ms["infer"]), 30)))
+        return f"{fps:5.1f} FPS  infer {infer:.1f} ms  frame {self.stats.frames}"
 
     def run(self) -> RunStats:
         """Consume the whole stream (or ``max_frames``); returns the statistics."""

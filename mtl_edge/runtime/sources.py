@@ -76,6 +76,8 @@ class VideoFileSource(FileSource):
             raise SourceError(f"{path}: not a readable video ({e}). Check the file or re-encode it (H.264 mp4).") from e
         self._stream.thread_type = "AUTO"
         self.fps = stream_fps(self._stream)
+        self.expected = expected_frames(self._stream, self.fps)
+        self.ended_early = False
 
     def frames(self) -> Iterator[Frame]:
         import av
@@ -89,6 +91,8 @@ class VideoFileSource(FileSource):
         except av.FFmpegError as e:  # a damaged container: what was decoded so far stands
             log.warning("%s: demuxing stopped at frame %d (%s)", self.path, index, e)
             self.corrupt += 1
+        # reached only when the stream ran out (not on a stop or --max-frames)
+        self.ended_early = self.expected is not None and index < self.expected - 1
 
     def close(self) -> None:
         self._container.close()
@@ -102,19 +106,56 @@ class ImageFolderSource(FileSource):
             raise SourceError(f"{where}: no images ({', '.join(IMAGE_SUFFIXES)}) found.")
         self.paths, self.corrupt = paths, 0
 
+        self.expected, self.ended_early = len(paths), False
+
     def frames(self) -> Iterator[Frame]:
         import cv2
 
         for index, path in enumerate(self.paths):
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            why = image_damage(path)
+            bgr = None
+            if why is None:
+                data = np.fromfile(path, dtype=np.uint8)
+                bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
             if bgr is None:
-                log.warning("%s: unreadable image, skipped", path)
+                log.warning("%s: %s, skipped (counted as corrupt)", path, why or "unreadable image")
                 self.corrupt += 1
                 continue
             yield Frame(index, float(index), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
     def close(self) -> None:
         pass
+
+
+def expected_frames(stream: Any, fps: float | None) -> int | None:
+    """How many frames a PyAV video stream says it holds: its frame count, else its duration
+    times its rate; None when the container says neither (a raw .h264 or .ts)."""
+    if stream.frames and stream.frames > 0:
+        return int(stream.frames)
+    if stream.duration and stream.time_base and fps:
+        return round(float(stream.duration * stream.time_base) * fps)
+    return None
+
+
+def image_damage(path: Path) -> str | None:
+    """Why an image file is truncated (a JPEG without its FFD9 end marker, a PNG without its IEND
+    chunk), or None. Decoders show such files with a grey or black bottom and only a warning."""
+    suffix = path.suffix.lower()
+    if suffix not in (".jpg", ".jpeg", ".png"):
+        return None
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 64))
+            tail = f.read()
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    if size == 0:
+        return "empty file"
+    if suffix == ".png":
+        return None if b"IEND" in tail else "truncated PNG (no IEND chunk)"
+    return None if b"\xff\xd9" in tail else "truncated JPEG (no FFD9 end marker)"
 
 
 class CaptureSource(LiveSource):

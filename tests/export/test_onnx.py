@@ -115,3 +115,19 @@ def test_deploy_model_and_export_leave_the_wrapped_net_as_it_was(tiny_run):
         raw = net(torch.zeros((1, 3, *HW)))
     assert _module_state(net) == before
     assert "vehicles.boxes" in decoded and set(raw["vehicles"]) == {"heat", "sides"}  # the net's own call stays raw
+
+
+def test_save_removes_what_a_killed_export_left_beside_the_file(tmp_path):
+    import subprocess
+
+    from onnx import helper
+
+    dead = subprocess.Popen(["true"])  # a PID that no longer runs
+    dead.wait(timeout=10)
+    stale = tmp_path / f".m.onnx.{dead.pid}.0badc0de.tmp"
+    stale.write_bytes(b"4 MB of a killed export")
+    other = tmp_path / f".other.onnx.{dead.pid}.0badc0de.tmp"
+    other.write_bytes(b"another file's")
+    model = helper.make_model(helper.make_graph([], "g", [], []))
+    save(model, tmp_path / "m.onnx")
+    assert (tmp_path / "m.onnx").is_file() and not stale.exists() and other.exists()

@@ -180,5 +180,17 @@ def test_run_command_loops_a_file_into_jsonl(tiny_onnx, clip, tmp_path, capsys):
     out = tmp_path / "out.jsonl"
     argv = ["run", str(tiny_onnx), "--source", str(clip), "--loop", "--max-frames", "30", "--sink", str(out)]
     assert main(argv) == 0
-    assert [json.loads(line)["index"] for line in out.read_text().splitlines()] == list(range(30))
+    *lines, last = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [d["index"] for d in lines] == list(range(30))
+    assert last["summary"]["processed"] == 30  # the last line is the run's summary record
     assert "30 frames in" in capsys.readouterr().out
+
+
+def test_timing_samples_are_bounded_for_runs_of_hours():
+    from mtl_edge.runtime.pipeline import TIMING_WINDOW, RunStats
+
+    stats = RunStats()
+    for i in range(TIMING_WINDOW + 500):
+        stats.ms["infer"].append(float(i))
+    assert len(stats.ms["infer"]) == TIMING_WINDOW and stats.ms["infer"][0] == 500.0  # the oldest samples go
+    assert "infer" in stats.table()

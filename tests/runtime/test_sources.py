@@ -72,3 +72,26 @@ def test_every_uri_scheme_comes_from_one_table():
 
     assert set(SCHEMES) == {"rtsp://", "rtsps://", "http://", "https://", "v4l2://", "csi://", "gst://"}
     assert isinstance(open_source("rtsp://127.0.0.1:1/x"), NetworkSource)  # opened lazily: no connection yet
+
+
+def test_a_whole_video_knows_its_frame_count_and_did_not_end_early(clip):
+    src = open_source(clip)
+    assert src.expected == 24
+    assert len(list(src.frames())) == 24 and not src.ended_early
+    src.close()
+
+
+def test_truncated_jpeg_and_png_are_named_and_counted_corrupt(tmp_path):
+    from mtl_edge.runtime.sources import image_damage
+
+    for i, img in enumerate(numbered_frames(4)):
+        cv2.imwrite(str(tmp_path / f"{i:03d}{'.jpg' if i < 2 else '.png'}"), img)
+    assert all(image_damage(p) is None for p in tmp_path.iterdir())
+    for name in ("000.jpg", "002.png"):
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / name).write_bytes(data[: len(data) // 3])
+    assert "truncated JPEG" in image_damage(tmp_path / "000.jpg")
+    assert "truncated PNG" in image_damage(tmp_path / "002.png")
+    src = open_source(tmp_path)
+    assert [index_of(f.image) for f in src.frames()] == [1, 3]
+    assert (src.expected, src.corrupt, src.ended_early) == (4, 2, False)

@@ -63,7 +63,8 @@ def test_runtime_streams_a_clip_without_torch(tiny_onnx, clip, tmp_path):
     assert report["frames"] == 24 and report["loaded"] == []
     assert {"lanes", "vehicles", "signs", "timings_ms"} <= set(report["first"])
     assert report["run_rc"] == 0
-    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    *lines, last = (tmp_path / "results.jsonl").read_text().splitlines()
     assert [json.loads(line)["index"] for line in lines] == list(range(24))
+    assert json.loads(last)["summary"]["processed"] == 24
     assert (tmp_path / "annotated.mp4").stat().st_size > 0
     assert report["export_rc"] == 2 and "pip install 'mtl-edge[train]'" in proc.stderr

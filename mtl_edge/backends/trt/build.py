@@ -197,9 +197,9 @@ def _use_dla(trt: Any, builder: Any, config: Any, dla_core: int) -> None:
 
 def _default_hint(onnx_path: Path, engine_path: Path, dla_core: int | None, max_batch: int | None) -> str:
     extra = (f" --dla-core {dla_core}" if dla_core is not None else "") + (
-        f" --max-batch {max_batch}" if max_batch is not None else ""
+        " --batch dynamic" if max_batch is not None else ""
     )
-    return f"mtl-edge export {onnx_path} --engine {engine_path}{extra}"
+    return f"mtl-edge export CHECKPOINT --out {onnx_path} --engine {engine_path}{extra}"
 
 
 def build_engine(

@@ -14,13 +14,13 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from mtl_edge.fileio import atomic_write_bytes
+from mtl_edge.fileio import atomic_write_bytes, remove_stale_temps
 
 MAGIC = b"MTLENG01"
 FORMAT = 1
 _LEN = struct.Struct("<I")
 _PREFIX = len(MAGIC) + _LEN.size
-_BUILD_HINT = "mtl-edge export MODEL.onnx ... --engine {path}"
+_BUILD_HINT = "mtl-edge export CHECKPOINT --out MODEL.onnx --engine {path}"
 
 
 class EngineFileError(ValueError):
@@ -65,6 +65,7 @@ def write_engine(path: str | Path, engine: bytes, header: dict[str, Any]) -> Non
     blob = json.dumps({**header, "engine_bytes": len(engine)}, sort_keys=True).encode("utf-8")
     if len(blob) >= 1 << 32:
         raise ValueError(f"engine header is {len(blob)} bytes; it must fit in a uint32 length")
+    remove_stale_temps(Path(path).parent, Path(path).name)  # left beside it by a killed build
     atomic_write_bytes(path, MAGIC + _LEN.pack(len(blob)) + blob + bytes(engine))
 
 

@@ -62,7 +62,7 @@ def layer_precisions(info: dict[str, Any]) -> dict[str, Any]:
     if raw and not isinstance(raw[0], dict):
         raise ValueError(
             "the engine's layer information has names only: it was built without DETAILED profiling verbosity. "
-            "Rebuild it with `mtl-edge export ... --engine`, which sets it."
+            "Rebuild it with `mtl-edge export CHECKPOINT --out MODEL.onnx --engine MODEL.engine`, which sets it."
         )
     names = [str(layer.get("Name", "")) for layer in raw]
     nodes = fused_nodes(names)

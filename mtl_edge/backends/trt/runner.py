@@ -118,7 +118,7 @@ class TrtBackend(Backend):
         trt = import_tensorrt()
         name, cc = gpu_identity()
         build = header.get("build", {})
-        hint = build.get("rebuild_command") or f"mtl-edge export CKPT --engine {self.path}"
+        hint = build.get("rebuild_command") or f"mtl-edge export CHECKPOINT --out MODEL.onnx --engine {self.path}"
         check_engine_header(header, trt.__version__, name, cc, hint, path=self.path)
         self.metadata = header["model"]
         self.input_hw = (int(self.metadata["input"]["height"]), int(self.metadata["input"]["width"]))
@@ -241,7 +241,7 @@ class TrtBackend(Backend):
         if not 1 <= batch <= self.max_batch:
             raise ValueError(
                 f"this engine takes 1..{self.max_batch} frames per call, got {batch}; split the batch, or rebuild "
-                "the engine with a larger --max-batch"
+                "the engine with a larger max_batch (mtl_edge.backends.trt.build.build_engine(..., max_batch=N))"
             )
         if self.shapes[self.inputs[0]][0] == batch:
             return

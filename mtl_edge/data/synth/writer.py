@@ -98,10 +98,25 @@ def write_clip_item(out: Path, options: SynthOptions, index: int) -> None:
     write_frames(frames, out / "videos" / f"{stem}.json")
 
 
+def _non_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
 def is_done(out: Path, options: SynthOptions, index: int) -> bool:
+    """Whether item ``index`` is complete: every file it writes is there and not empty.
+
+    An empty file (a copy, a full disk or a power cut at the wrong moment) means the item is redone.
+    """
     if options.clip_frames:
-        return (out / "videos" / f"clip_{index:04d}.json").exists()
-    return (out / "labels" / f"{index:06d}.json").exists()
+        stem = out / "videos" / f"clip_{index:04d}"
+        paths = [stem.with_suffix(".json"), stem.with_suffix(".mp4")]
+    else:
+        name = f"{index:06d}"
+        paths = [out / "labels" / f"{name}.json", out / "images" / image_name(index), out / "drivable" / f"{name}.png"]
+    return all(_non_empty(p) for p in paths)
 
 
 def check_meta(out: Path, options: SynthOptions) -> None:
@@ -154,6 +169,6 @@ def generate(
 
 
 def _progress(total: int, unit: str, enabled: bool):
-    from tqdm import tqdm
+    from mtl_edge.progress import progress
 
-    return tqdm(total=total, unit=f" {unit}", disable=not enabled, dynamic_ncols=True)
+    return progress(total=total, enabled=enabled, unit=f" {unit}")

@@ -108,7 +108,7 @@ def collect_samples(
     """Glimpse training samples for each head of ``names`` over ``loader``'s (un-augmented)
     batches. The frozen network runs once per batch for all of them; each head draws its
     box jitter from its own generator seeded with ``seed``."""
-    from tqdm import tqdm
+    from mtl_edge.progress import progress as progress_bar
 
     heads = {name: net.heads[name] for name in names}
     assert all(getattr(h, "glimpse", None) is not None for h in heads.values())
@@ -116,7 +116,7 @@ def collect_samples(
     device = next(net.parameters()).device
     parts: dict[str, list[tuple[Tensor, ...]]] = {name: [] for name in names}
     net.eval()
-    for images, batch in tqdm(loader, desc="glimpse samples", unit=" batches", disable=not progress):
+    for images, batch in progress_bar(loader, "glimpse samples", enabled=progress, unit=" batches"):
         x = net.normalize(images.to(device))
         feats = net.features(x)
         for name, head in heads.items():
@@ -145,7 +145,7 @@ def fit_classifier(
     progress: bool = True,
 ) -> dict[str, float]:
     """Train ``glimpse`` (AdamW, one-cycle LR, brightness/contrast jitter); returns loss and accuracy."""
-    from tqdm import tqdm
+    from mtl_edge.progress import progress as progress_bar
 
     device = next(glimpse.parameters()).device
     crops, labels = samples.crops, samples.labels
@@ -162,7 +162,7 @@ def fit_classifier(
     loss = torch.zeros(())
     for epoch in range(epochs):
         order = torch.randperm(len(crops), generator=gen)
-        bar = tqdm(range(steps_per_epoch), desc=f"glimpse epoch {epoch + 1}/{epochs}", disable=not progress)
+        bar = progress_bar(range(steps_per_epoch), f"glimpse epoch {epoch + 1}/{epochs}", enabled=progress)
         for step in bar:
             idx = order[step * batch : (step + 1) * batch]
             x = crops[idx].to(device, torch.float32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,7 @@ from mtl_edge.backends.trt.engine_file import (
 )
 
 ENGINE = bytes(range(256)) * 40  # stands in for TensorRT's opaque serialized bytes
-HINT = "mtl-edge export model.onnx --engine model.engine"
+HINT = "mtl-edge export best.pt --out model.onnx --engine model.engine"
 
 
 def _header(**over):
@@ -74,8 +75,17 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, monkeypatc
 
 
 def test_missing_file_says_how_to_build(tmp_path):
-    with pytest.raises(EngineFileError, match=r"does not exist.*mtl-edge export .*--engine"):
+    with pytest.raises(EngineFileError, match=r"does not exist.*mtl-edge export .*--engine") as e:
         read_engine(tmp_path / "nope.engine")
+    # a command export accepts: a checkpoint in, the ONNX file as --out (export refuses an .onnx as input)
+    assert f"mtl-edge export CHECKPOINT --out MODEL.onnx --engine {tmp_path / 'nope.engine'}" in str(e.value)
+
+
+def test_the_default_rebuild_hint_is_a_command_export_accepts():
+    from mtl_edge.backends.trt.build import _default_hint
+
+    hint = _default_hint(Path("m.onnx"), Path("m.engine"), 0, 4)
+    assert hint == "mtl-edge export CHECKPOINT --out m.onnx --engine m.engine --dla-core 0 --batch dynamic"
 
 
 def test_raw_trtexec_engine_is_refused(tmp_path):

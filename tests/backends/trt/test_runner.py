@@ -20,7 +20,7 @@ from mtl_edge.backends.trt.runner import dla_core_to_use
 from tests.trt_marks import HAVE_TRT
 
 ENGINE = Path("m.engine")
-HINT = "mtl-edge export m.onnx --engine m.engine"
+HINT = "mtl-edge export best.pt --out m.onnx --engine m.engine"
 
 
 def test_gpu_engine_runs_on_the_gpu():

@@ -52,6 +52,16 @@ def test_resume_redoes_only_missing_items(tmp_path):
     assert len(read_frames(out / "labels.json")) == 4
 
 
+def test_an_empty_file_from_an_interrupted_run_is_redone(tmp_path):
+    out, opts = tmp_path / "ds", SynthOptions(seed=2, **SMALL)
+    generate(out, 3, opts, workers=1, progress=False)
+    before = _digest(out)
+    (out / "images" / "000001.jpg").write_bytes(b"")  # zero bytes: the write never reached the disk
+    (out / "drivable" / "000002.png").write_bytes(b"")
+    assert generate(out, 3, opts, workers=1, progress=False) == (2, 1)
+    assert _digest(out) == before
+
+
 def test_refuses_to_mix_options(tmp_path):
     out = tmp_path / "ds"
     generate(out, 1, SynthOptions(seed=1, **SMALL), workers=1, progress=False)
