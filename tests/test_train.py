@@ -168,3 +168,27 @@ def test_every_head_post_fits_once_after_the_schedule_for_its_own_fit_epochs(tin
         ("post_fit", "signs", 2),
         ("post_fit", "drivable", None),
     ]
+
+
+def test_a_bdd100k_style_val_split_of_images_and_label_files_is_validated(tiny_data, tmp_path, capsys):
+    """A val split given as images + label files (BDD100K's layout) has no dataset folder; it is still scored."""
+    import dataclasses
+
+    from mtl_edge.checkpoint import load_checkpoint
+    from mtl_edge.cli import main
+    from tests.conftest import tiny_recipe
+
+    train_dir, val_dir = tiny_data
+    recipe = tiny_recipe(train_dir, val_dir)
+    recipe.data.val = dataclasses.replace(
+        recipe.data.val,
+        root=None,
+        images=str(val_dir / "images"),
+        labels=[str(val_dir / "labels.json")],
+        drivable=str(val_dir / "drivable"),
+    )
+    best = train(recipe, tmp_path / "run", progress=False, max_steps=1)
+    metrics = load_checkpoint(best)["metrics"]
+    assert set(metrics) == {"lanes", "vehicles", "signs", "drivable"}
+    assert main(["eval", str(best), "--n", "3"]) == 0  # the recipe's val split, no --data
+    assert "drivable" in capsys.readouterr().out

@@ -22,7 +22,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from ..config import recipe_from_dict
-    from ..data.splits import check_dataset_dir, prepare_split
+    from ..data.splits import check_dataset_dir, split_dataset
     from ..evaluate import evaluate, print_summary
     from ..fileio import atomic_write
     from ..models.loading import load_model
@@ -31,12 +31,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         check_dataset_dir(args.data)
     net, ckpt = load_model(args.checkpoint)
     recipe = recipe_from_dict(ckpt["recipe"], where=f"{args.checkpoint} (recipe)")
-    root = args.data or prepare_split(recipe.data.val, "val", progress=True)
-    if root is None:
-        raise ValueError("the checkpoint's recipe has no validation folder; pass --data DIR")
-    check_dataset_dir(root)
+    data = args.data if args.data is not None else split_dataset(recipe.data.val, "val", progress=True)
     results = evaluate(
-        net, root, tuple(recipe.data.imgsz), n_images=args.n, score_threshold=args.score_threshold, progress=True
+        net, data, tuple(recipe.data.imgsz), n_images=args.n, score_threshold=args.score_threshold, progress=True
     )
     print(print_summary(results))
     if args.json:

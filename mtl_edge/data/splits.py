@@ -59,3 +59,12 @@ def make_dataset(split: Any, root: Path | None, transforms: Any) -> DrivingDatas
         transforms=transforms,
         drivable_coding=split.drivable_coding,
     )
+
+
+def split_dataset(split: Any, role: str, progress: bool) -> DrivingDataset:
+    """A recipe split as an untransformed dataset, whatever its layout: a folder (generated or
+    given) or BDD100K images plus label files. Evaluation and training validation read this."""
+    root = prepare_split(split, role, progress)
+    if root is not None:
+        check_dataset_dir(root)
+    return make_dataset(split, root, transforms=None)
