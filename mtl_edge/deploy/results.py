@@ -93,7 +93,6 @@ def to_frame_result(
     result = FrameResult(index=index, timestamp=timestamp)
     for name, head_meta in meta.items():
         task = task_for(head_meta)
-        image_outputs = {key: value[batch_index] for key, value in outputs.items() if key.startswith(f"{name}.")}
-        value = unpack_head(name, image_outputs, task, head_meta, at, th.of(name, task))
+        value = unpack_head(name, outputs, task, head_meta, at, th.of(name, task), batch_index)
         result.heads[name] = HeadResult(task, value, head_meta)
     return result

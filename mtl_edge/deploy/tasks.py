@@ -223,7 +223,13 @@ class SegmentationTask(Task):
 
 
 def unpack_head(
-    name: str, outputs: Mapping[str, np.ndarray], task: Task, meta: Mapping[str, Any], at: Placement, threshold: float
+    name: str,
+    outputs: Mapping[str, np.ndarray],
+    task: Task,
+    meta: Mapping[str, Any],
+    at: Placement,
+    threshold: float,
+    batch_index: int = 0,
 ) -> Any:
-    """Head ``name``'s result for one image, from that image's ``<head>.<field>`` outputs."""
-    return task.unpack({f: outputs[f"{name}.{f}"] for f in task.fields}, meta, at, threshold)
+    """Head ``name``'s result for image ``batch_index`` of a batch of ``<head>.<field>`` outputs."""
+    return task.unpack({f: outputs[f"{name}.{f}"][batch_index] for f in task.fields}, meta, at, threshold)
