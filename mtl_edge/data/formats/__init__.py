@@ -13,9 +13,10 @@ Accepted input, all loaded into :mod:`mtl_edge.data.labels` objects:
   ``ignore=True``, which is how crowd regions are evaluated.
 
 A ``poly2d`` entry may hold several polylines; each becomes its own ``LaneLabel`` with
-the label id suffixed ``_0``, ``_1``, ... Vertices typed ``C`` (bezier control points)
-are kept as ordinary polyline vertices. Frame ``timestamp``, box ``manualShape`` /
-``manualAttributes`` / ``score`` and ``trafficLightColor`` are read past and not kept.
+the label id suffixed ``_0``, ``_1``, ... Vertices typed ``C`` are Bézier control points:
+each curve is evaluated as a cubic and sampled within half a pixel (``fields.trace_path``).
+Frame ``timestamp``, box ``manualShape`` / ``manualAttributes`` / ``score`` and
+``trafficLightColor`` are read past and not kept.
 
 Output is 2020 style: lanes carry their type as category and as ``laneTypes``,
 coordinates are rounded to 2 decimals, extension attributes appear only when set, and
