@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -14,6 +11,7 @@ import numpy as np
 import pytest
 
 from mtl_edge.data.formats import read_frames
+from tests.tools.scripts import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).parent / "fixtures" / "tusimple_sample.json"
@@ -97,13 +95,6 @@ def test_help_explains(tool: ModuleType, capsys: pytest.CaptureFixture[str]) -> 
 
 def test_runs_as_script(tmp_path: Path) -> None:
     out = tmp_path / "lanes.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "tusimple_to_bdd.py"), str(FIXTURE), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    result = run_script("tusimple_to_bdd.py", str(FIXTURE), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert len(read_frames(out)) == 2
