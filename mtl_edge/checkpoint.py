@@ -41,8 +41,12 @@ def save_checkpoint(
     epoch: int = 0,
     train_state: dict[str, Any] | None = None,
     classes: dict[str, list[str]] | None = None,
+    val_datasets: dict[str, Any] | None = None,
 ) -> None:
-    """Write a checkpoint atomically (a crash never leaves a truncated file under ``path``)."""
+    """Write a checkpoint atomically (a crash never leaves a truncated file under ``path``).
+
+    ``val_datasets``: each validation dataset's scores of the heads it labels (a mixed recipe).
+    """
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -53,6 +57,8 @@ def save_checkpoint(
         "metrics": metrics or {},
         "epoch": int(epoch),
     }
+    if val_datasets:
+        payload["val_datasets"] = val_datasets
     if train_state is not None:
         payload["train_state"] = train_state
     _write(payload, path)

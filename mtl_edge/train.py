@@ -24,10 +24,10 @@ from torch import nn
 
 from mtl_edge.checkpoint import load_checkpoint, save_checkpoint
 from mtl_edge.data.dataset import DrivingDataset, collate
-from mtl_edge.data.splits import make_dataset, prepare_split, split_dataset
+from mtl_edge.data.splits import MixedDataset, open_split, val_datasets
 from mtl_edge.data.tasks import spec_for
 from mtl_edge.data.transforms import build_augment, build_transforms
-from mtl_edge.evaluate import evaluate, print_summary
+from mtl_edge.evaluate import evaluate, merge_by_head, print_summary
 from mtl_edge.losses import MultiTaskLoss
 from mtl_edge.models.loading import model_from_recipe
 from mtl_edge.models.network import MultiTaskNet, normalize, without_post_fit
@@ -40,12 +40,13 @@ class CachedDataset(torch.utils.data.Dataset):
     on a 2-core machine every millisecond of loading is a millisecond not training.
     """
 
-    def __init__(self, base: DrivingDataset, augment: Any, progress: bool = True) -> None:
+    def __init__(self, base: DrivingDataset | MixedDataset, augment: Any, progress: bool = True) -> None:
         from mtl_edge.progress import progress as progress_bar
 
         self.augment = augment
         self.supervises = base.supervises
         self.heads = base.heads
+        self.weights = base.sample_weights() if isinstance(base, MixedDataset) else None
         self.samples = [base[i] for i in progress_bar(range(len(base)), "cache", enabled=progress, unit=" images")]
 
     def __len__(self) -> int:
@@ -59,6 +60,26 @@ class CachedDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int):
         image, target = self.samples[index]
         return self.augment(image, target) if self.augment is not None else (image, target)
+
+
+class DistributedWeightedSampler(torch.utils.data.Sampler[int]):
+    """A mixture's weighted draws under DDP: every process draws the same epoch (seeded by epoch),
+    then takes every ``world``-th index from its rank on, so the shares stay the recipe's weights."""
+
+    def __init__(self, weights: torch.Tensor, world: int, rank: int, seed: int = 0) -> None:
+        self.weights, self.world, self.rank, self.seed, self.epoch = weights, world, rank, seed, 0
+        self.per_rank = math.ceil(len(weights) / world)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        draws = torch.multinomial(self.weights, self.per_rank * self.world, replacement=True, generator=generator)
+        return iter(draws[self.rank :: self.world].tolist())
+
+    def __len__(self) -> int:
+        return self.per_rank
 
 
 #: The EMA decay ramps up over about this many steps, so early weights fade quickly.
@@ -165,24 +186,31 @@ def train(
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
     generator = seed_everything(cfg.seed + rank)
 
-    train_root = prepare_split(recipe.data.train, "train", progress and main) if main else None
-    # Every recipe has a validation split; an images + labels split has no folder, so it is read as a dataset.
-    val_data = split_dataset(recipe.data.val, "val", progress and main) if main else None
-    if world > 1:
-        dist.barrier()  # rank 0 has generated the data; the others only locate it
-        if not main:
-            train_root = prepare_split(recipe.data.train, "train", False)
     imgsz = tuple(recipe.data.imgsz)
-    if recipe.data.cache:
-        base = make_dataset(recipe.data.train, train_root, build_transforms(imgsz, train=False))
-        train_ds: Any = CachedDataset(base, build_augment(), progress=progress and main)
-    else:
-        train_ds = make_dataset(recipe.data.train, train_root, build_transforms(imgsz, train=True))
-    sampler = (
-        torch.utils.data.DistributedSampler(train_ds, world, rank, seed=cfg.seed)
-        if world > 1
-        else torch.utils.data.RandomSampler(train_ds, generator=generator)
+    cached = recipe.data.cache
+    transforms = build_transforms(imgsz, train=not cached)
+    # Rank 0 generates any data the recipe asks for first; the others then only read it.
+    train_base = open_split(recipe.data.train, "train", transforms, progress and main) if main else None
+    val_sets = val_datasets(recipe.data.val, progress and main) if main and recipe.data.val is not None else []
+    if world > 1:
+        dist.barrier()
+        if not main:
+            train_base = open_split(recipe.data.train, "train", transforms)
+    assert train_base is not None
+    if main and recipe.data.val is None:
+        print("the recipe has no data.val: no validation, and best.pt will be the last epoch's weights")
+    train_ds: Any = CachedDataset(train_base, build_augment(), progress=progress and main) if cached else train_base
+    weights = (
+        train_ds.weights if cached else (train_base.sample_weights() if isinstance(train_base, MixedDataset) else None)
     )
+    if world > 1 and weights is not None:
+        sampler: Any = DistributedWeightedSampler(weights, world, rank, seed=cfg.seed)
+    elif world > 1:
+        sampler = torch.utils.data.DistributedSampler(train_ds, world, rank, seed=cfg.seed)
+    elif weights is not None:  # a mixture: each dataset's share of a batch is its weight
+        sampler = torch.utils.data.WeightedRandomSampler(weights, len(train_ds), replacement=True, generator=generator)
+    else:
+        sampler = torch.utils.data.RandomSampler(train_ds, generator=generator)
     loader = torch.utils.data.DataLoader(
         train_ds,
         batch_size=cfg.batch,
@@ -196,8 +224,8 @@ def train(
     net = model_from_recipe(recipe.model).to(device)
     if post_fit_from is not None:  # contiguous layout: refits stay bit-identical to the shipped glimpses
         start = _load_without_post_fit(net, post_fit_from)
-        stats = run_post_fit(net, _post_fit_loader(train_ds, cfg), cfg.seed, progress)
-        return _score_and_save(recipe, net, start, out, val_data, stats)
+        stats = run_post_fit(net, _post_fit_loader(net, train_ds, cfg), cfg.seed, progress)
+        return _score_and_save(recipe, net, start, out, val_sets, stats)
     # Channels-last lets oneDNN (CPU) and cuDNN skip layout reorders around convs: 7% faster per CPU step
     # (synth-edge with a stride-4 vehicles map, same run). Checkpoints store contiguous tensors either way.
     net = net.to(memory_format=torch.channels_last)
@@ -242,7 +270,7 @@ def train(
     step = start_epoch * steps_per_epoch
     classes = {h: list(getattr(net.heads[h].cfg, "classes", ())) for h in net.heads}
     for epoch in range(start_epoch, cfg.epochs):
-        if isinstance(sampler, torch.utils.data.DistributedSampler):
+        if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
         generator.manual_seed(cfg.seed * 1000 + epoch)
         model.train()
@@ -276,16 +304,11 @@ def train(
             continue
         last_epoch = epoch + 1 == cfg.epochs or (max_steps is not None and step >= max_steps)
         metrics: dict[str, Any] = {}
-        if val_data is not None and ((epoch + 1) % cfg.eval_every == 0 or last_epoch):
-            metrics = evaluate(  # post-fit modules are fitted after the schedule: score without them
-                without_post_fit(ema.module),
-                val_data,
-                imgsz,
-                n_images=cfg.eval_images,
-                score_threshold=cfg.score_threshold,
-            )
+        by_dataset: dict[str, Any] = {}
+        if val_sets and ((epoch + 1) % cfg.eval_every == 0 or last_epoch):
             print(f"epoch {epoch + 1}: {time.perf_counter() - started:.0f} s, loss {running.get('loss', 0):.3f}")
-            print(print_summary(metrics))
+            # post-fit modules are fitted after the schedule: score without them
+            metrics, by_dataset = validate(without_post_fit(ema.module), val_sets, imgsz, cfg)
         score = combined_score(metrics) if metrics else float("nan")
         history.append(  # precision too: a run resumed on another CPU may switch it
             {
@@ -308,22 +331,26 @@ def train(
             "recipe": recipe_to_dict(recipe),
             "model": ema.module.state_dict(),
             "metrics": metrics,
+            "val_datasets": by_dataset,
             "epoch": epoch,
             "classes": classes,
         }
         save_checkpoint(out / "last.pt", train_state=train_state, **common)
-        if score == score and score > best or not (out / "best.pt").exists():
+        # Without validation the last epoch is the best there is; with it, the best score so far.
+        if not val_sets or (score == score and score > best) or not (out / "best.pt").exists():
             best = max(best, score if score == score else -1.0)
             save_checkpoint(out / "best.pt", **common)
         if max_steps is not None and step >= max_steps:
             break
     if main:
         best_state = load_checkpoint(out / "best.pt")
+        kept = "the last epoch, as there is no validation split" if not val_sets else f"score {best:.4f}"
+        print(f"best.pt: epoch {best_state['epoch'] + 1} ({kept})")
         best_net = model_from_recipe(recipe.model).to(device)  # a fresh module: DDP's hooks stay on `net`
         best_net.load_state_dict(best_state["model"])
-        stats = run_post_fit(best_net, _post_fit_loader(train_ds, cfg), cfg.seed, progress)
+        stats = run_post_fit(best_net, _post_fit_loader(best_net, train_ds, cfg), cfg.seed, progress)
         if stats:  # a head had a post-fit stage: best.pt gets its weights and the scores with them
-            _score_and_save(recipe, best_net, best_state, out, val_data, stats)
+            _score_and_save(recipe, best_net, best_state, out, val_sets, stats)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
@@ -353,9 +380,17 @@ def _post_fit_modules(net: MultiTaskNet) -> dict[str, nn.Module]:
     return {f"heads.{name}.{attr}": getattr(head, attr) for name, head in heads for attr in head.post_fit_modules()}
 
 
-def _post_fit_loader(train_ds: Any, cfg: Any) -> Any:
-    """The training split, un-augmented and in order, for the post-fit stages."""
+def _post_fit_loader(net: MultiTaskNet, train_ds: Any, cfg: Any) -> Any:
+    """The training samples that label a head with a post-fit stage, un-augmented and in order.
+
+    In a mixture, a lanes-only dataset's frames would only cost the glimpse fit time.
+    """
     plain = train_ds.without_augment() if isinstance(train_ds, CachedDataset) else train_ds
+    heads = {key.split(".")[1] for key in _post_fit_modules(net)}
+    columns = [i for i, h in enumerate(train_ds.heads) if h in heads]
+    if columns and not bool(train_ds.supervises[:, columns].all()):
+        keep = train_ds.supervises[:, columns].any(1).nonzero().flatten().tolist()
+        plain = torch.utils.data.Subset(plain, keep)
     return torch.utils.data.DataLoader(plain, batch_size=cfg.batch, shuffle=False, collate_fn=collate)
 
 
@@ -380,25 +415,47 @@ def _load_without_post_fit(net: MultiTaskNet, path: str | Path) -> dict[str, Any
     return ckpt
 
 
+def validate(
+    net: Any, val_sets: list[DrivingDataset], imgsz: tuple[int, int], cfg: Any
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Score ``net`` on each validation dataset, each head only on the datasets that label it.
+
+    Returns (per head: the numbers of the first dataset that scores it, per dataset: its heads' numbers).
+    """
+    by_dataset: dict[str, dict[str, Any]] = {}
+    for ds in val_sets:
+        count = min(cfg.eval_images, len(ds))
+        results = evaluate(net, ds, imgsz, n_images=count, score_threshold=cfg.score_threshold)
+        labelled = ds.labelled_heads(count)
+        by_dataset[ds.name] = {h: m for h, m in results.items() if h in labelled}
+        if len(val_sets) > 1:
+            print(f"validation on {ds.name} ({count} images):")
+        print(print_summary(by_dataset[ds.name]) if by_dataset[ds.name] else f"{ds.name}: labels none of the heads")
+    return merge_by_head(by_dataset), by_dataset
+
+
 def _score_and_save(
-    recipe: Any, net: MultiTaskNet, start: dict[str, Any], out: Path, val_data: Any, stats: dict[str, Any]
+    recipe: Any,
+    net: MultiTaskNet,
+    start: dict[str, Any],
+    out: Path,
+    val_sets: list[DrivingDataset],
+    stats: dict[str, Any],
 ) -> Path:
     """Evaluate ``net`` (weights of checkpoint ``start`` plus its post-fit stages) and write ``out/best.pt``."""
     from mtl_edge.config import recipe_to_dict
 
-    cfg = recipe.train
     metrics: dict[str, Any] = {}
-    if val_data is not None:
-        metrics = evaluate(
-            net, val_data, tuple(recipe.data.imgsz), n_images=cfg.eval_images, score_threshold=cfg.score_threshold
-        )
-        print(print_summary(metrics))
+    by_dataset: dict[str, Any] = {}
+    if val_sets:
+        metrics, by_dataset = validate(net, val_sets, tuple(recipe.data.imgsz), recipe.train)
     classes = {h: list(getattr(net.heads[h].cfg, "classes", ())) for h in net.heads}
     save_checkpoint(
         out / "best.pt",
         recipe=recipe_to_dict(recipe),
         model=net.state_dict(),
         metrics=metrics,
+        val_datasets=by_dataset,
         epoch=start["epoch"],
         classes=classes,
     )

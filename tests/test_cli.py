@@ -59,7 +59,7 @@ def test_bad_size_is_rejected_with_the_fix(capsys):
 def test_show_on_a_folder_without_labels_says_what_to_do(tmp_path, capsys):
     assert main(["data", "show", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "not a dataset folder" in err and "Supported layouts" in err and "mtl-edge data synth" in err
+    assert "not a dataset folder in any supported layout" in err and "mtl-edge data synth" in err
     assert "Errno" not in err and not (tmp_path / "show").exists()
 
 
@@ -67,7 +67,7 @@ def test_eval_on_a_folder_that_is_not_a_dataset_lists_the_layouts(tmp_path, caps
     (tmp_path / "photos").mkdir()
     assert main(["eval", str(tmp_path / "missing.pt"), "--data", str(tmp_path / "photos")]) == 2
     err = capsys.readouterr().err
-    assert "not a dataset folder" in err and "Supported layouts" in err and "BDD100K" in err
+    assert "not a dataset folder in any supported layout" in err and "bdd100k: images/100k" in err
     assert "Errno" not in err
 
 
@@ -107,7 +107,7 @@ def test_train_with_a_bad_recipe_exits_2_with_the_fix(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ndata: {train: {root: nowhere}, val: {root: nowhere}}\nmodel: {heads: {lanes: {}}}\n")
     assert main(["train", str(bad), "--out", str(tmp_path / "o")]) == 2
-    assert "data.train.root: nowhere is not a folder. Generate it with `mtl-edge data synth" in capsys.readouterr().err
+    assert "data.train.root: nowhere is not a folder. Generate one with `mtl-edge data synth" in capsys.readouterr().err
 
 
 def test_wrong_checkpoint_is_refused_clearly(tmp_path, capsys):

@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cli", ("mtl_edge", "mtl_edge.cli", "mtl_edge.__main__")),
     ("commands", ("mtl_edge.doctor", "mtl_edge.profile", "mtl_edge.demo", "mtl_edge.info")),
     ("jobs", ("mtl_edge.runtime", "mtl_edge.export", "mtl_edge.train")),
-    ("evaluation", ("mtl_edge.evaluate", "mtl_edge.losses")),
+    ("evaluation", ("mtl_edge.evaluate", "mtl_edge.losses", "mtl_edge.yolop_protocol")),
     ("backends", ("mtl_edge.backends",)),
     # A recipe is made of the settings each backbone and head declares in its own file, so it
     # sits above the models; building a checkpoint's network from its recipe sits above both.

@@ -19,6 +19,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from mtl_edge.data.splits import open_folder
 from mtl_edge.data.tasks import HeadSpec, Labels, register_spec, spec_for, unregister_spec
 from mtl_edge.deploy.tasks import Placement, Task, register_task, unregister_task
 from mtl_edge.models.heads.base import Head, masked_mean
@@ -69,7 +70,7 @@ class CountHead(Head):
 def vehicle_count(labels: Labels) -> int:
     """The frame's vehicles that are not ignored, by the vehicles head's own category table."""
     vehicles = spec_for("vehicles")
-    return sum(1 for o in labels.frame.objects if (got := vehicles.box_label(o)) is not None and not got[1])
+    return sum(1 for o in labels.frame.objects if (got := vehicles.box_label(o, labels)) is not None and not got[1])
 
 
 class AbsoluteError:
@@ -85,10 +86,7 @@ class AbsoluteError:
 class CountSpec(HeadSpec):
     """The toy head's training side: targets, ground truth, metric, drawing."""
 
-    metric = "mae"
-
-    def file_supervises(self, frames: Sequence[Any]) -> bool:
-        return any(f.objects for f in frames)
+    metric, label_kind = "mae", "boxes"  # learns from frames whose label files cover boxes
 
     def targets(self, labels: Labels, hw: tuple[int, int], active: bool) -> dict[str, Any]:
         return {NAME: torch.tensor(float(vehicle_count(labels)) if active else 0.0)}
@@ -147,7 +145,6 @@ def test_a_head_defined_outside_the_package_trains_exports_runs_and_is_scored(co
     from mtl_edge import Runtime
     from mtl_edge.backends import open_backend
     from mtl_edge.cli import main
-    from mtl_edge.data.dataset import DrivingDataset
     from mtl_edge.evaluate import evaluate
     from mtl_edge.export.exporter import export
     from mtl_edge.models.loading import load_model
@@ -180,7 +177,7 @@ def test_a_head_defined_outside_the_package_trains_exports_runs_and_is_scored(co
 
     # Evaluation takes a backend and a dataset: the exported file on ONNX Runtime scores like the checkpoint.
     with open_backend(onnx, "ort") as backend:
-        on_ort = evaluate(backend, DrivingDataset.from_dir(tiny_data[1]))
+        on_ort = evaluate(backend, open_folder(tiny_data[1]))
     assert on_ort[NAME]["mae"] == pytest.approx(scored[NAME]["mae"], abs=1e-3)
 
 

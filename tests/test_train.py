@@ -192,3 +192,53 @@ def test_a_bdd100k_style_val_split_of_images_and_label_files_is_validated(tiny_d
     assert set(metrics) == {"lanes", "vehicles", "signs", "drivable"}
     assert main(["eval", str(best), "--n", "3"]) == 0  # the recipe's val split, no --data
     assert "drivable" in capsys.readouterr().out
+
+
+def test_without_a_val_split_it_says_so_and_keeps_the_last_epoch(tiny_data, tmp_path, capsys):
+    from mtl_edge.checkpoint import load_checkpoint
+    from tests.conftest import tiny_recipe
+
+    recipe = tiny_recipe(*tiny_data, epochs=2)
+    recipe.data.val = None
+    recipe.model.heads = {h: c for h, c in recipe.model.heads.items() if h != "signs"}  # no post-fit stage
+    best = train(recipe, tmp_path, progress=False)
+    out = capsys.readouterr().out
+    assert "the recipe has no data.val: no validation, and best.pt will be the last epoch's weights" in out
+    assert "best.pt: epoch 2 (the last epoch, as there is no validation split)" in out
+    assert load_checkpoint(best)["epoch"] == 1 and load_checkpoint(best)["metrics"] == {}
+
+
+def test_a_mixture_under_ddp_keeps_its_weights_and_splits_the_draws_between_ranks():
+    import torch
+
+    from mtl_edge.train import DistributedWeightedSampler
+
+    weights = torch.cat([torch.full((900,), 0.75 / 900), torch.full((100,), 0.25 / 100)])  # two datasets, 3:1
+    ranks = [DistributedWeightedSampler(weights, world=2, rank=r, seed=3) for r in (0, 1)]
+    for s in ranks:
+        s.set_epoch(4)
+    draws = [list(s) for s in ranks]
+    assert len(draws[0]) == len(draws[1]) == len(ranks[0]) == 500
+    both = torch.tensor(draws[0] + draws[1])
+    assert 0.70 < float((both < 900).float().mean()) < 0.80, "the second dataset keeps its quarter share"
+    again = DistributedWeightedSampler(weights, world=2, rank=0, seed=3)
+    again.set_epoch(4)
+    assert list(again) == draws[0], "every process draws the same epoch"
+    again.set_epoch(5)
+    assert list(again) != draws[0]
+
+
+def test_the_post_fit_stage_reads_only_samples_that_label_its_head(tiny_data):
+    from mtl_edge.config import DataSplit
+    from mtl_edge.data.splits import open_split
+    from mtl_edge.data.transforms import build_transforms
+    from mtl_edge.models.loading import model_from_recipe
+    from mtl_edge.train import _post_fit_loader
+    from tests.conftest import tiny_recipe
+
+    train_dir, val_dir = tiny_data
+    recipe = tiny_recipe(train_dir, val_dir)  # the signs head has a glimpse fitted after the schedule
+    split = DataSplit(datasets=[DataSplit(root=str(train_dir)), DataSplit(root=str(val_dir), heads=["lanes"])])
+    mixed = open_split(split, "train", build_transforms((128, 224)))
+    loader = _post_fit_loader(model_from_recipe(recipe.model), mixed, recipe.train)
+    assert len(loader.dataset) == len(mixed.parts[0]) < len(mixed), "the lanes-only dataset is left out"

@@ -187,3 +187,15 @@ def _command(parent: argparse._SubParsersAction, name: str, help: str, descripti
     return parent.add_parser(
         name, help=help, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
+
+
+#: The dataset layouts a folder may be in (checked when it is opened, so a registered one works too).
+LAYOUT_NAMES = "generated, bdd100k, bdd100k-2018, tusimple, culane, mtsd or gtsdb"
+
+
+def add_layout_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--layout`` and ``--split`` for a command that reads a dataset folder; ``what``: what it does to the split."""
+    parser.add_argument(
+        "--layout", default=None, help=f"the folder's layout: {LAYOUT_NAMES}; None: detected from its files"
+    )
+    parser.add_argument("--split", default="val", help=f"which split of the folder's layout to {what}")

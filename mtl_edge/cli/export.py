@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..assets import SHIPPED_CHECKPOINT
 from .args import (
+    LAYOUT_NAMES,
     _command,
     batch_size,
     hw_size,
@@ -21,12 +22,12 @@ from .args import (
 def cmd_export(args: argparse.Namespace) -> int:
     from ..export.exporter import export
 
-    if args.val is not None and args.val_images:
-        from ..data.splits import check_dataset_dir
+    if args.val is not None and args.val_images:  # before the export, not after it
+        from ..data.layouts import detect_layout, get_layout
 
-        check_dataset_dir(args.val)  # before the export, not after it
+        get_layout(args.val_layout) if args.val_layout else detect_layout(args.val, hint="--val-layout")
     options = ("precision", "imgsz", "batch", "calib", "calib_images", "calib_method", "keep", "int8_target")
-    options += ("val", "val_images")
+    options += ("val", "val_images", "val_layout")
     options += ("engine", "workspace", "timing_cache", "dla_core")
     report = export(args.checkpoint, args.out, **{name: getattr(args, name) for name in options})
     print(report.summary())
@@ -94,10 +95,19 @@ def add_export_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
         "'cpu' (uint8 activations: fastest on ONNX Runtime x86, rejected by TensorRT)",
     )
     ex.add_argument(
-        "--val", type=Path, default=None, help="validation folder for the accuracy check (default: the recipe's)"
+        "--val",
+        type=Path,
+        default=None,
+        help="a labelled dataset folder in any supported layout for the accuracy check "
+        "(default: the recipe's val split)",
     )
     ex.add_argument(
         "--val-images", type=non_negative_int, default=300, metavar="N", help="images for the accuracy check; 0 skips"
+    )
+    ex.add_argument(
+        "--val-layout",
+        default=None,
+        help=f"--val's layout: {LAYOUT_NAMES}; None: detected from its files",
     )
     ex.add_argument(
         "--engine", type=output_file, default=None, help="also build this TensorRT engine from the ONNX file"

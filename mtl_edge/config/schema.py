@@ -22,20 +22,29 @@ class SynthSpec:
 
 @dataclass
 class DataSplit:
-    """Exactly one of: ``root`` (synth/BDD100K folder layout), ``images`` + ``labels``, or ``synth``."""
+    """One dataset: exactly one of ``root`` (a folder in a supported layout), ``images`` + ``labels``, or
+    ``synth``. Or a mixture: ``datasets``, a list of such entries sampled together."""
 
-    root: str | None = None  # folder with images/, labels.json and drivable/
-    images: str | None = None  # BDD100K image folder ...
-    labels: list[str] = field(default_factory=list)  # ... and its label files (det, lane), merged by name
+    root: str | None = None  # a dataset folder in any supported layout (`mtl-edge data layouts` lists them)
+    layout: str | None = None  # root's layout: generated, bdd100k, bdd100k-2018, tusimple, culane, mtsd, gtsdb
+    split: str | None = None  # which of root's splits (train, val); default: this split's role
+    images: str | None = None  # an image folder ...
+    labels: list[str] = field(default_factory=list)  # ... and its BDD100K-format label files, merged by name
     drivable: str | None = None  # optional drivable-mask folder beside images (PNG per image stem)
-    drivable_coding: Literal["2018", "2020"] = "2018"  # BDD100K 2020 masks use 0 direct, 1 alt, 2 background
+    drivable_coding: Literal["2018", "2020"] | None = None  # masks' coding; default: the layout's (2020 for bdd100k)
     synth: SynthSpec | None = None
+    name: str | None = None  # the dataset's name in reports (default: its layout)
+    heads: list[str] | None = None  # heads it labels (default: the layout's); others learn nothing from it
+    weight: float = 1.0  # share of each batch drawn from it, relative to the other datasets of a mixture
+    categories: dict[str, str] = field(default_factory=dict)  # its box categories -> head/class (on the layout's)
+    lanes: dict[str, Any] = field(default_factory=dict)  # lane rules: markings (lane types kept), merge_doubles
+    datasets: list[DataSplit] = field(default_factory=list)  # a mixture: several datasets, each as above
 
 
 @dataclass
 class DataConfig:
     train: DataSplit
-    val: DataSplit
+    val: DataSplit | None = None  # without one, training keeps the last epoch as best
     imgsz: tuple[int, int] = (384, 640)  # model input height, width; multiples of 32 (the largest stride)
     cache: bool = True  # keep letterboxed training samples in memory (decode once)
     workers: int = 0  # DataLoader worker processes; 0 loads in the training process

@@ -24,7 +24,30 @@ def _require(ok: bool, where: str, key: str, problem: str) -> None:
         raise fail(where, key, problem)
 
 
-def _check_split(split: DataSplit, where: str, key: str, check_paths: bool) -> None:
+def _check_split(split: DataSplit, where: str, key: str, check_paths: bool, nested: bool = False) -> None:
+    if split.datasets:
+        _require(not nested, where, f"{key}.datasets", "a dataset of a mixture cannot be a mixture itself.")
+        own = [n for n in ("root", "images", "synth") if getattr(split, n) is not None]
+        _require(
+            not own,
+            where,
+            key,
+            f"has datasets: and {' and '.join(own)}; put every source in the datasets: list (one entry each).",
+        )
+        own_settings = [
+            n
+            for n in ("heads", "categories", "lanes", "drivable_coding", "name", "layout", "split")
+            if getattr(split, n) not in (None, {}, [])
+        ] + (["weight"] if split.weight != 1.0 else [])
+        _require(
+            not own_settings,
+            where,
+            f"{key}.{own_settings[0] if own_settings else ''}",
+            "is a setting of one dataset; move it into each entry of datasets: that it applies to.",
+        )
+        for i, part in enumerate(split.datasets):
+            _check_split(part, where, f"{key}.datasets[{i}]", check_paths, nested=True)
+        return
     paths = [("root", split.root), ("images", split.images), ("drivable", split.drivable)]
     paths += [(f"labels[{i}]", p) for i, p in enumerate(split.labels)]
     for name, value in paths:
@@ -34,8 +57,9 @@ def _check_split(split: DataSplit, where: str, key: str, check_paths: bool) -> N
         len(given) == 1,
         where,
         key,
-        "give exactly one data source: root (a dataset folder with images/, labels.json, drivable/), "
-        "images + labels (BDD100K image folder and label files) or synth (generated: {n, seed}); "
+        "give exactly one data source: root (a dataset folder in a supported layout, e.g. BDD100K as released "
+        "or one made by `mtl-edge data synth`), images + labels (an image folder and BDD100K-format label files), "
+        "synth (generated: {n, seed}), or datasets (a list of such entries, mixed); "
         f"got {' and '.join(given) or 'none'}.",
     )
     if split.images is None:
@@ -44,10 +68,37 @@ def _check_split(split: DataSplit, where: str, key: str, check_paths: bool) -> N
                 not getattr(split, name),
                 where,
                 f"{key}.{name}",
-                f"only goes with images (BDD100K files); {given[0]} does not use it, so remove it.",
+                f"only goes with images (label files); {given[0]} does not use it, so remove it.",
             )
     else:
         _require(bool(split.labels), where, f"{key}.labels", "images needs at least one label file; add labels: [...].")
+    for name in ("layout", "split"):
+        _require(
+            split.root is not None or getattr(split, name) is None,
+            where,
+            f"{key}.{name}",
+            "only goes with root (a dataset folder); remove it.",
+        )
+    if split.layout is not None:
+        from mtl_edge.data.layouts import layouts
+
+        known = layouts()
+        _require(split.layout in known, where, f"{key}.layout", f"unknown layout; use one of {', '.join(known)}.")
+    _require(split.weight > 0, where, f"{key}.weight", f"must be positive, got {split.weight}.")
+    if split.categories:
+        from mtl_edge.data.tasks import category_table
+
+        try:
+            category_table({}, split.categories, where=f"{where}: {key}")
+        except ValueError as e:
+            raise fail(where, f"{key}.categories", str(e).split(": ", 2)[-1]) from e
+    if split.lanes:
+        from mtl_edge.data.lane_rules import LaneRules
+
+        try:
+            LaneRules.from_dict(split.lanes)
+        except ValueError as e:
+            raise fail(where, f"{key}.lanes", str(e)) from e
     if split.synth is not None:
         n, (w, h) = split.synth.n, split.synth.size
         _require(n >= 1, where, f"{key}.synth.n", f"must be at least 1, got {n}.")
@@ -58,16 +109,31 @@ def _check_split(split: DataSplit, where: str, key: str, check_paths: bool) -> N
         raise fail(
             where,
             f"{key}.root",
-            f"{split.root} is not a folder. Generate it with `mtl-edge data synth --out {split.root} --n N`, "
-            "or fix the path (relative paths start at the current directory).",
+            f"{split.root} is not a folder. Generate one with `mtl-edge data synth --out {split.root} --n N "
+            "[--layout bdd100k]`, or fix the path (relative paths start at the current directory).",
         )
     for name, value in paths[1:]:
         if value is not None and not Path(value).exists():
             raise fail(
                 where,
                 f"{key}.{name}",
-                f"{value} does not exist. Download BDD100K (see recipes/bdd100k.yaml for the layout) "
+                f"{value} does not exist. Download the dataset (see recipes/bdd100k.yaml for the layout) "
                 "or fix the path (relative paths start at the current directory).",
+            )
+
+
+def _check_split_heads(split: DataSplit | None, heads: dict[str, Any], where: str, key: str) -> None:
+    """A dataset's ``heads:`` must name heads of the model."""
+    if split is None:
+        return
+    for i, part in enumerate(split.datasets or [split]):
+        part_key = f"{key}.datasets[{i}]" if split.datasets else key
+        for name in part.heads or []:
+            _require(
+                name in heads,
+                where,
+                f"{part_key}.heads",
+                f"{name!r} is not a head of model.heads ({', '.join(heads)}); remove it or add the head.",
             )
 
 
@@ -98,8 +164,9 @@ def validate(recipe: Recipe, where: str, heads_registry: Any, check_paths: bool)
         f"{[h, w]} must be positive multiples of 32 (the network's largest stride), e.g. [384, 640].",
     )
     _require(data.workers >= 0, where, "data.workers", f"must be 0 or more, got {data.workers}.")
-    for role in ("train", "val"):
-        _check_split(getattr(data, role), where, f"data.{role}", check_paths)
+    _check_split(data.train, where, "data.train", check_paths)
+    if data.val is not None:
+        _check_split(data.val, where, "data.val", check_paths)
 
     model = recipe.model
     for name in ("width", "depth"):
@@ -109,6 +176,8 @@ def validate(recipe: Recipe, where: str, heads_registry: Any, check_paths: bool)
         value = getattr(model.neck, name)
         _require(value >= 1, where, f"model.neck.{name}", f"must be at least 1, got {value}.")
     model.heads = _check_heads(model, where, heads_registry)
+    for role in ("train", "val"):
+        _check_split_heads(getattr(data, role), model.heads, where, f"data.{role}")
 
     for name, weight in recipe.loss.weights.items():
         _require(

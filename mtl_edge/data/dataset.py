@@ -34,8 +34,10 @@ A sample is ``(image, target)``: a ``tv_tensors.Image`` uint8 [3, H, W] (RGB) an
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +46,12 @@ import numpy as np
 import torch
 from torchvision import tv_tensors
 
-from mtl_edge.data.formats import merge_frames, read_frames
+from mtl_edge.data.categories import CategoryTable
 from mtl_edge.data.labels import FrameLabels
-from mtl_edge.data.tasks import SPECS, Labels
+from mtl_edge.data.lane_rules import LaneRules, apply_lane_rules
+from mtl_edge.data.layouts.base import LayoutData
+from mtl_edge.data.layouts.files import load_files
+from mtl_edge.data.tasks import SPECS, Labels, default_table
 from mtl_edge.data.transforms import letterbox_params
 
 #: The shipped heads, in the default order (a dataset's default is every registered head's spec).
@@ -75,44 +80,51 @@ def read_image(path: PathLike) -> tv_tensors.Image:
 
 
 class DrivingDataset(torch.utils.data.Dataset):
-    """Frames of BDD100K-style label files, with per-sample flags of the heads they supervise.
+    """Frames of one dataset split, with per-sample flags of the heads they supervise.
 
     Args:
-        images: folder the frame names are relative to.
-        labels: one label path, or several merged by frame name (e.g. a det file and a
-            lane file). Each may be a JSON list, one frame, or a folder of per-frame JSON.
-        drivable: folder of drivable-area PNG masks named like the image (``a/b.jpg`` ->
-            ``a/b.png``); None means masks come only from drivable polygons in the labels.
+        data: the split as a layout reads it (:func:`mtl_edge.data.layouts.load_split`); or
+            give ``images``, ``labels`` and ``drivable`` (``drivable_coding``) for label files
+            (:func:`mtl_edge.data.layouts.files.load_files`).
         transforms: called as ``transforms(image, target)``, e.g. ``build_transforms``.
         heads: heads to produce targets for (default: every registered spec); boxes of
             other heads are dropped.
-        supervise: per-head override: False turns a head off for every sample, True
-            declares it fully labelled even in frames without such labels.
-        drivable_coding: "2018" for 0 background / 1 direct / 2 alternative PNGs (what
-            the generator writes), "2020" for BDD100K ``drivable/masks``.
+        supervise: per-head override: False turns a head off for every sample (a dataset
+            that does not label it), True declares it labelled even in frames without such labels.
+        categories: the dataset's category table (default: the BDD100K one).
+        lane_rules: which lane labels become lane targets, and how (default: ``LaneRules()``).
+        name: the dataset's name in reports (default: its layout's).
 
-    Which frames supervise a head is its spec's call: e.g. a label file in which any frame
-    has a box supervises the box heads for all of its frames (frames with no boxes are true
-    negatives); one with any lane supervises lanes; drivable is supervised where a mask file
-    exists or the frame has polygons.
+    Which frames supervise a head is decided per frame by its spec: a box head where the
+    frame's label files cover boxes, lanes where they cover lanes, drivable where the frame
+    has a mask file or drivable polygons (see :class:`mtl_edge.data.layouts.LayoutData`).
     """
 
     def __init__(
         self,
+        data: LayoutData | None = None,
         *,
-        images: PathLike,
-        labels: PathLike | Sequence[PathLike],
+        images: PathLike | None = None,
+        labels: PathLike | Sequence[PathLike] | None = None,
         drivable: PathLike | None = None,
         transforms: Callable[..., Any] | None = None,
         heads: Sequence[str] | None = None,
         supervise: Mapping[str, bool] | None = None,
         drivable_coding: str = "2018",
+        categories: CategoryTable | None = None,
+        lane_rules: LaneRules | None = None,
+        name: str | None = None,
     ) -> None:
-        self.images = Path(images)
-        self.drivable = Path(drivable) if drivable is not None else None
+        if data is None:
+            if images is None or labels is None:
+                raise ValueError("pass a layout's split (data=) or images= and labels=")
+            data = load_files(images, labels, drivable, drivable_coding)
+        self.data = data
+        self.name = name or data.layout
+        self.images = data.images
         self.transforms = transforms
         self.heads = tuple(SPECS) if heads is None else tuple(heads)
-        self.drivable_coding = drivable_coding
+        self.drivable_coding = data.coding
         unknown = [h for h in (*self.heads, *(supervise or {})) if h not in SPECS]
         if unknown or len(set(self.heads)) != len(self.heads):
             raise ValueError(
@@ -122,63 +134,27 @@ class DrivingDataset(torch.utils.data.Dataset):
             )
         #: the heads whose targets are boxes, in the order of a box's ``head`` index
         self.box_heads = tuple(h for h in self.heads if SPECS[h].boxes)
-        self._box_specs = [SPECS[h] for h in self.box_heads]
-        if drivable_coding not in ("2018", "2020"):
-            raise ValueError(
-                f'drivable_coding must be "2018" (generated masks) or "2020" (BDD100K drivable/masks), '
-                f"got {drivable_coding!r}"
-            )
-        if not self.images.is_dir():
-            raise FileNotFoundError(
-                f"{self.images}: images directory not found. Pass images=<folder with the image files>."
-            )
-        if self.drivable is not None and not self.drivable.is_dir():
-            raise FileNotFoundError(
-                f"{self.drivable}: drivable mask directory not found. Fix the path or pass drivable=None."
-            )
-
-        label_paths = [Path(labels)] if isinstance(labels, (str, os.PathLike)) else [Path(p) for p in labels]
-        if not label_paths:
-            raise ValueError("labels is empty; pass at least one label file or folder")
-        lists = [read_frames(p) for p in label_paths]
-        self.frames: list[FrameLabels] = merge_frames(*lists)
+        self.table = categories
+        rules = lane_rules if lane_rules is not None else LaneRules()
+        self.frames: list[FrameLabels] = [replace(f, lanes=apply_lane_rules(f.lanes, rules)) for f in data.frames]
         if not self.frames:
-            raise ValueError(
-                f"no frames in {', '.join(map(str, label_paths))}; check that the label files are not empty"
-            )
-
-        tasks: dict[str, set[str]] = {}
-        sources: dict[str, list[Path]] = {}
-        for path, frames in zip(label_paths, lists):
-            file_tasks = {h for h in self.heads if SPECS[h].file_supervises(frames)}
-            for f in frames:
-                tasks.setdefault(f.name, set()).update(file_tasks)
-                sources.setdefault(f.name, []).append(path)
-        self._sources = sources
+            raise ValueError(f"{data.images}: the {data.layout} split has no frames; check its label files")
+        self._sources = data.sources
         self._missing_images_check()
 
         overrides = dict(supervise or {})
         rows = []
         for frame in self.frames:
-            has = set(tasks[frame.name])
+            covers = data.covers.get(frame.name, frozenset())
             labels_of = self._labels(frame)
-            has.update(h for h in self.heads if SPECS[h].frame_supervises(labels_of))
-            rows.append([overrides.get(head, head in has) for head in self.heads])
+            rows.append([overrides.get(h, SPECS[h].supervises(labels_of, covers)) for h in self.heads])
         #: bool [len(self), len(heads)]: which heads each sample supervises.
         self.supervises = torch.tensor(rows, dtype=torch.bool).reshape(len(self.frames), len(self.heads))
-
-    @classmethod
-    def from_dir(cls, root: PathLike, **kwargs: Any) -> DrivingDataset:
-        """Dataset of the generator's layout: ``images/``, ``labels.json`` and optional ``drivable/``."""
-        root = Path(root)
-        if not (root / "labels.json").is_file():
-            raise FileNotFoundError(
-                f"{root}: no labels.json; expected the generated layout images/, labels.json, drivable/. "
-                "For BDD100K pass images=, labels= and drivable= to DrivingDataset instead."
-            )
-        drivable = root / "drivable"
-        kwargs.setdefault("drivable", drivable if drivable.is_dir() else None)
-        return cls(images=root / "images", labels=root / "labels.json", **kwargs)
+        table = categories if categories is not None else default_table()
+        for frame in self.frames:  # an unmapped category fails here, before any training
+            files = ", ".join(map(str, self._sources.get(frame.name, []))) or str(data.images)
+            for obj in frame.objects:
+                table.resolve(obj, f"{files}: frame {frame.name!r} labels[].category")
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -202,7 +178,25 @@ class DrivingDataset(torch.utils.data.Dataset):
     def source(self, index: int) -> tuple[np.ndarray, Labels]:
         """Frame ``index`` as evaluation reads it: the image file untransformed (RGB uint8 [H, W, 3]), its labels."""
         frame = self.frames[index]
-        return read_image(self.images / frame.name).permute(1, 2, 0).numpy(), self._labels(frame)
+        labels = self.labels(index)
+        return read_image(self.images / frame.name).permute(1, 2, 0).numpy(), labels
+
+    def labelled_heads(self, n: int | None = None) -> set[str]:
+        """The heads that at least one of the first ``n`` frames (None: all) supervises."""
+        rows = self.supervises if n is None else self.supervises[:n]
+        return {h for h, on in zip(self.heads, rows.any(0).tolist()) if on}
+
+    def first(self, n: int) -> DrivingDataset:
+        """A shallow copy holding only the first ``n`` frames (light to send to another process)."""
+        out = copy.copy(self)
+        out.frames, out.supervises = self.frames[:n], self.supervises[:n]
+        out.data = replace(self.data, frames=self.data.frames[:0])  # the frames above are what is read
+        return out
+
+    def labels(self, index: int) -> Labels:
+        """Frame ``index``'s labels, with the heads it supervises (what evaluation scores)."""
+        supervised = frozenset(h for h, on in zip(self.heads, self.supervises[index].tolist()) if on)
+        return replace(self._labels(self.frames[index]), supervised=supervised)
 
     # ------------------------------------------------------------------ helpers
 
@@ -222,20 +216,21 @@ class DrivingDataset(torch.utils.data.Dataset):
             raise FileNotFoundError(self._missing_message(missing))
 
     def _labels(self, frame: FrameLabels) -> Labels:
-        mask = self.drivable / Path(frame.name).with_suffix(".png") if self.drivable is not None else None
-        return Labels(frame, mask, self.drivable_coding)
+        mask = self.data.masks(frame.name) if self.data.masks is not None else None
+        return Labels(frame, mask, self.data.coding, table=self.table)
 
     def _target(self, frame: FrameLabels, hw: tuple[int, int], supervises: torch.Tensor) -> dict[str, Any]:
         boxes, labels, heads, ignore = [], [], [], []
+        source = self._labels(frame)
         for obj in frame.objects:
-            for head_id, spec in enumerate(self._box_specs):
-                got = spec.box_label(obj)
-                if got is not None:
-                    boxes.append((obj.box.x1, obj.box.y1, obj.box.x2, obj.box.y2))
-                    labels.append(got[0])
-                    heads.append(head_id)
-                    ignore.append(got[1])
-                    break  # pedestrians, lights, ...: no head predicts them
+            target = source.box_target(obj)
+            if target is None or target[0] not in self.box_heads:
+                continue  # pedestrians, lights, ...: no head of this dataset predicts them
+            cls = target[1]
+            boxes.append((obj.box.x1, obj.box.y1, obj.box.x2, obj.box.y2))
+            labels.append(-1 if cls is None else SPECS[target[0]].classes.index(cls))
+            heads.append(self.box_heads.index(target[0]))
+            ignore.append(cls is None or obj.ignore)
         target: dict[str, Any] = {
             "boxes": tv_tensors.BoundingBoxes(
                 torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), format="XYXY", canvas_size=hw
@@ -244,7 +239,6 @@ class DrivingDataset(torch.utils.data.Dataset):
             "head": torch.tensor(heads, dtype=torch.int64),
             "ignore": torch.tensor(ignore, dtype=torch.bool),
         }
-        source = self._labels(frame)
         for name, spec in SPECS.items():  # every spec, so that samples of any dataset batch alike
             target.update(spec.targets(source, hw, active=name in self.heads))
         target.update(

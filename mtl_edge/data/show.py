@@ -10,7 +10,7 @@ import numpy as np
 
 from ..fileio import atomic_write_bytes
 from .draw import draw_frame
-from .formats import read_drivable_mask, read_frames
+from .formats import read_frames
 from .labels import FrameLabels
 
 
@@ -21,32 +21,29 @@ def _write_png(rgb: np.ndarray, path: Path) -> None:
     atomic_write_bytes(path, buf.tobytes(), durable=False)
 
 
-def _pick(frames: list[FrameLabels], n: int, names: Sequence[str] | None, source: Path) -> list[FrameLabels]:
+def _pick(frames: list[FrameLabels], n: int, names: Sequence[str] | None, source: Path) -> list[int]:
     if not names:
-        return frames[:n]
-    by_name = {f.name: f for f in frames}
-    missing = [name for name in names if name not in by_name]
+        return list(range(min(n, len(frames))))
+    index = {f.name: i for i, f in enumerate(frames)}
+    missing = [name for name in names if name not in index]
     if missing:
         raise ValueError(f"{source}: no labels for {', '.join(missing)}; names look like {frames[0].name!r}")
-    return [by_name[name] for name in names]
+    return [index[name] for name in names]
 
 
-def show_dataset(root: Path, out: Path, n: int, names: Sequence[str] | None = None) -> list[Path]:
-    """Draw the first ``n`` frames (or ``names``) of a dataset folder in the synth/BDD100K layout."""
-    from .dataset import read_image
-    from .splits import check_dataset_dir
+def show_dataset(
+    root: Path, out: Path, n: int, names: Sequence[str] | None = None, layout: str | None = None, role: str = "val"
+) -> list[Path]:
+    """Draw the first ``n`` frames (or ``names``) of split ``role`` of a dataset folder in any supported
+    layout (``layout`` None: detected), as training reads them (lane rules and category table applied)."""
+    from .splits import open_folder
 
-    labels = check_dataset_dir(root, clip=True) / "labels.json"
-    frames = read_frames(labels)
-    if not frames:
-        raise ValueError(f"{labels}: holds no frames")
+    dataset = open_folder(root, layout, role)
     written = []
-    for frame in _pick(frames, n, names, labels):
-        image = read_image(root / "images" / frame.name).permute(1, 2, 0).numpy()
-        mask_path = root / "drivable" / f"{Path(frame.name).stem}.png"
-        mask = read_drivable_mask(mask_path) if mask_path.exists() else None
-        target = out / f"{Path(frame.name).stem}.png"
-        _write_png(draw_frame(image, frame, mask), target)
+    for i in _pick(dataset.frames, n, names, root):
+        image, labels = dataset.source(i)
+        target = out / f"{Path(dataset.frames[i].name).stem}.png"
+        _write_png(draw_frame(image, labels.frame, labels=labels), target)
         written.append(target)
     return written
 
@@ -75,10 +72,16 @@ def show_clip(video: Path, out: Path, every: int, n: int) -> list[Path]:
 
 
 def show(
-    path: str | Path, out: str | Path | None = None, n: int = 8, names: Sequence[str] | None = None, every: int = 30
+    path: str | Path,
+    out: str | Path | None = None,
+    n: int = 8,
+    names: Sequence[str] | None = None,
+    every: int = 30,
+    layout: str | None = None,
+    role: str = "val",
 ) -> list[Path]:
-    """Draw labels for a dataset folder or a clip; returns the PNG paths written."""
+    """Draw labels for a dataset folder (any supported layout) or a generated clip; returns the PNGs written."""
     path = Path(path)
     if path.suffix.lower() == ".mp4":
         return show_clip(path, Path(out) if out else path.parent / "show", every, n)
-    return show_dataset(path, Path(out) if out else path / "show", n, names)
+    return show_dataset(path, Path(out) if out else path / "show", n, names, layout, role)

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torchvision import tv_tensors
 
+from mtl_edge.data.categories import BDD100K_CATEGORIES, CategoryTable
 from mtl_edge.data.formats import rasterize_drivable, read_drivable_mask
 from mtl_edge.data.labels import (
-    BOX_CATEGORY_ALIASES,
     LANE_DIRECTIONS,
     LANE_STYLES,
     LANE_TYPES,
@@ -33,7 +33,7 @@ from mtl_edge.data.labels import (
     FrameLabels,
     ObjectLabel,
 )
-from mtl_edge.data.transforms import points_inside
+from mtl_edge.data.transforms import clip_lanes
 from mtl_edge.deploy.draw import (
     DRIVABLE_COLOURS,
     LABEL_COLOURS,
@@ -53,12 +53,21 @@ class Labels:
     """One frame's labels: its JSON labels and, where there is one, its label mask file.
 
     ``mask`` may also be given as an array (drawing); ``mask_file`` is read on first use.
+    ``table`` maps its dataset's box categories onto the box heads (None: the BDD100K table);
+    ``supervised`` names the heads the frame labels (None: every head whose truth it has).
     """
 
     frame: FrameLabels
     mask_file: Path | None = None
     coding: str = "2018"
     mask: np.ndarray | None = field(default=None, repr=False)
+    table: CategoryTable | None = field(default=None, repr=False)
+    supervised: frozenset[str] | None = None
+
+    def box_target(self, obj: ObjectLabel) -> tuple[str, str | None] | None:
+        """(head, class or None for an ignore region) of one of the frame's boxes; None: no head's."""
+        table = self.table if self.table is not None else default_table()
+        return table.resolve(obj, self.frame.name)
 
     def has_mask(self) -> bool:
         return self.mask is not None or (self.mask_file is not None and self.mask_file.is_file())
@@ -70,14 +79,24 @@ class Labels:
         return self.mask
 
 
-def canonical_category(obj: ObjectLabel) -> str:
-    """An object's category with BDD100K's other spellings mapped to ours (``bike`` -> ``bicycle``)."""
-    return BOX_CATEGORY_ALIASES.get(obj.category, obj.category)
+_DEFAULT_TABLE: list[CategoryTable] = []
+
+
+def default_table() -> CategoryTable:
+    """The BDD100K category table (also the generator's), over the registered box heads."""
+    if not _DEFAULT_TABLE or set(_DEFAULT_TABLE[0].heads) != {n for n, s in SPECS.items() if s.boxes}:
+        _DEFAULT_TABLE[:] = [category_table(BDD100K_CATEGORIES, where="the BDD100K category table")]
+    return _DEFAULT_TABLE[0]
 
 
 class HeadSpec:
     """What the training side needs from one head. Subclasses override what their head uses."""
 
+    #: the head's name, set by :func:`register_spec`
+    name: str = ""
+    #: the kind of label it learns from (mtl_edge.data.layouts.LABEL_KINDS): a frame whose label
+    #: files cover that kind supervises the head
+    label_kind: str = ""
     #: class names, in the order of the head's class indices
     classes: tuple[str, ...] = ()
     #: the key of the headline number in :meth:`compute` (the README and export tables report it)
@@ -90,17 +109,19 @@ class HeadSpec:
     eval_threshold: float | None = None
 
     # --- supervision and targets
-    def file_supervises(self, frames: Sequence[FrameLabels]) -> bool:
-        """Whether a label file with these frames labels this head in all of them (absent labels: negatives)."""
-        return False
+    def supervises(self, labels: Labels, covers: frozenset[str]) -> bool:
+        """Whether this frame labels the head; ``covers``: the label kinds its files cover."""
+        return bool(self.label_kind) and self.label_kind in covers
 
-    def frame_supervises(self, labels: Labels) -> bool:
-        """Whether this frame labels the head whatever its file (e.g. it has a mask)."""
-        return False
-
-    def box_label(self, obj: ObjectLabel) -> tuple[int, bool] | None:
-        """Box heads: (class index, ignore) for an object of this head (class -1: of the head, class unknown)."""
+    def box_label(self, obj: ObjectLabel, labels: Labels) -> tuple[int, bool] | None:
+        """Box heads: (class index, ignore) for an object of this head (class -1: an ignore region)."""
         return None
+
+    def truth(self, labels: Labels, hw: tuple[int, int]) -> Any:
+        """:meth:`ground_truth`, or None where the frame does not label this head (evaluation skips it)."""
+        if labels.supervised is not None and self.name not in labels.supervised:
+            return None
+        return self.ground_truth(labels, hw)
 
     def targets(self, labels: Labels, hw: tuple[int, int], active: bool) -> dict[str, Any]:
         """The head's own target entries (beyond the shared boxes); empty ones when not ``active``."""
@@ -150,6 +171,7 @@ def register_spec(name: str, spec: HeadSpec) -> HeadSpec:
     """Make head ``name``'s spec known to the dataset, evaluation and drawing; a name given twice is refused."""
     if not name or name in SPECS:
         raise ValueError(f"head spec {name!r} is empty or already registered; pick another name or unregister it")
+    spec.name = name
     SPECS[name] = spec
     return spec
 
@@ -169,41 +191,43 @@ def spec_for(name: str) -> HeadSpec:
     return SPECS[name]
 
 
+def box_head_classes() -> dict[str, tuple[str, ...]]:
+    """Each registered box head's classes (the heads a category table may name)."""
+    return {name: tuple(spec.classes) for name, spec in SPECS.items() if spec.boxes}
+
+
+def category_table(
+    defaults: Mapping[str, str], overrides: Mapping[str, str] | None = None, where: str = "the dataset's table"
+) -> CategoryTable:
+    """A layout's default table with a recipe's entries on top (the recipe's entries win)."""
+    return CategoryTable({**defaults, **(overrides or {})}, box_head_classes(), where)
+
+
 # --- the shipped kinds -----------------------------------------------------------------------------------
 
 
 class DetectionSpec(HeadSpec):
-    """Boxes of some categories; ``table`` maps a category to a class, or to a callable of the object."""
+    """Boxes of some classes; which dataset categories they are is the dataset's category table."""
 
-    metric, boxes, draw_order = "mAP50", True, 2
+    metric, boxes, draw_order, label_kind = "mAP50", True, 2, "boxes"
     eval_threshold = 0.0  # AP needs every detection
 
-    def __init__(
-        self,
-        classes: Sequence[str],
-        categories: Mapping[str, Any],
-        colour: tuple[int, int, int] | None = None,
-        width: int = 2,
-    ) -> None:
+    def __init__(self, classes: Sequence[str], colour: tuple[int, int, int] | None = None, width: int = 2) -> None:
         """``colour`` None: each class's colour (``LABEL_COLOURS``); ``width``: the drawn box's line width."""
-        self.classes, self.categories = tuple(classes), dict(categories)
+        self.classes = tuple(classes)
         self.colour, self.width = colour, width
 
-    def file_supervises(self, frames: Sequence[FrameLabels]) -> bool:
-        return any(f.objects for f in frames)
-
-    def box_label(self, obj: ObjectLabel) -> tuple[int, bool] | None:
-        rule = self.categories.get(canonical_category(obj))
-        if rule is None:
+    def box_label(self, obj: ObjectLabel, labels: Labels) -> tuple[int, bool] | None:
+        target = labels.box_target(obj)
+        if target is None or target[0] != self.name:
             return None
-        name = rule(obj) if callable(rule) else rule
-        known = name in self.classes
-        return (self.classes.index(name) if known else -1), obj.ignore or not known
+        cls = target[1]
+        return (-1, True) if cls is None else (self.classes.index(cls), obj.ignore)
 
     def ground_truth(self, labels: Labels, hw: tuple[int, int]) -> Any:
         boxes, classes, ignore = [], [], []
         for o in labels.frame.objects:
-            got = self.box_label(o)
+            got = self.box_label(o, labels)
             if got is not None:
                 boxes.append([o.box.x1, o.box.y1, o.box.x2, o.box.y2])
                 classes.append(max(got[0], 0))  # an untyped box is ignored; the metric still needs a class
@@ -255,10 +279,7 @@ def lane_colour(lane_type: str) -> tuple[int, int, int]:
 class LaneSpec(HeadSpec):
     """Lane polylines (``lanes`` KeyPoints, ``lane_valid``, ``lane_type/style/direction``); CULane F1."""
 
-    metric, draw_order = "f1", 1
-
-    def file_supervises(self, frames: Sequence[FrameLabels]) -> bool:
-        return any(f.lanes for f in frames)
+    metric, draw_order, label_kind = "f1", 1, "lanes"
 
     def targets(self, labels: Labels, hw: tuple[int, int], active: bool) -> dict[str, Any]:
         lanes = labels.frame.lanes if active else []
@@ -269,16 +290,16 @@ class LaneSpec(HeadSpec):
             n = len(lane.points)
             points[k, :n] = torch.as_tensor(np.asarray(lane.points, dtype=np.float32))
             valid[k, :n] = True
-        kp = tv_tensors.KeyPoints(points, canvas_size=hw)
-        out: dict[str, Any] = {"lanes": kp, "lane_valid": valid & points_inside(kp)}
+        kp, valid = clip_lanes(tv_tensors.KeyPoints(points, canvas_size=hw), valid)
+        out: dict[str, Any] = {"lanes": kp, "lane_valid": valid}
         for key, (attr, choices, what) in LANE_ATTRS.items():
             values = [_index(getattr(x, attr), choices, what, labels.frame.name) for x in lanes]
             out[key] = torch.tensor(values, dtype=torch.int64)
         return out
 
     def after_transforms(self, target: dict[str, Any]) -> None:
-        # Whatever the transforms were, a vertex off the final canvas is not a label.
-        target["lane_valid"] = target["lane_valid"] & points_inside(target["lanes"])
+        # Whatever the transforms were, lanes end at the final canvas's border.
+        target["lanes"], target["lane_valid"] = clip_lanes(target["lanes"], target["lane_valid"])
 
     def collate(
         self,
@@ -330,9 +351,9 @@ class LaneSpec(HeadSpec):
 class DrivableSpec(HeadSpec):
     """The drivable-area mask (``drivable``: 0 background, 1 direct, 2 alternative): a mask file or polygons."""
 
-    classes, metric, draw_order = ("background", "direct", "alternative"), "miou", 0
+    classes, metric, draw_order, label_kind = ("background", "direct", "alternative"), "miou", 0, "drivable"
 
-    def frame_supervises(self, labels: Labels) -> bool:
+    def supervises(self, labels: Labels, covers: frozenset[str]) -> bool:
         return bool(labels.frame.drivable_polygons) or labels.has_mask()
 
     def _mask(self, labels: Labels, hw: tuple[int, int]) -> np.ndarray | None:
@@ -379,11 +400,7 @@ class DrivableSpec(HeadSpec):
             overlay_mask(image, mask, DRIVABLE_COLOURS)
 
 
-def _sign_class(obj: ObjectLabel) -> str:
-    return obj.sign_type or ""  # real BDD100K signs carry no type: class unknown, box ignored
-
-
 register_spec("lanes", LaneSpec())
-register_spec("vehicles", DetectionSpec(VEHICLE_CLASSES, {c: c for c in VEHICLE_CLASSES}))
-register_spec("signs", DetectionSpec(SIGN_CLASSES, {"traffic sign": _sign_class}, colour=SIGN_COLOUR, width=1))
+register_spec("vehicles", DetectionSpec(VEHICLE_CLASSES))
+register_spec("signs", DetectionSpec(SIGN_CLASSES, colour=SIGN_COLOUR, width=1))
 register_spec("drivable", DrivableSpec())

@@ -16,6 +16,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 from torchvision import tv_tensors
@@ -23,6 +24,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from mtl_edge.data.cv2_kernels import GaussianBlurCV2, RandomAffineCV2
+from mtl_edge.data.lane_rules import clip_to_canvas
 from mtl_edge.deploy.letterbox import PAD_VALUE, letterbox_params, letterbox_points, resized_hw
 
 #: Target keys that hold one entry per box and must be filtered along with the boxes.
@@ -129,12 +131,39 @@ def points_inside(points: tv_tensors.KeyPoints) -> torch.Tensor:
     return (x >= 0) & (x <= w) & (y >= 0) & (y <= h)
 
 
-class MarkOutsidePoints(v2.Transform):
-    """Clear ``target[valid_key]`` for keypoints that a geometric transform pushed off the image.
+#: Spacing, in pixels, of the vertices of a lane clipped at the canvas border.
+LANE_STEP = 8.0
 
-    Points are kept where they are (never clamped), so a lane leaving the frame keeps
-    its true direction; only its per-point validity changes.
+
+def clip_lanes(
+    points: tv_tensors.KeyPoints, valid: torch.Tensor, step: float = LANE_STEP
+) -> tuple[tv_tensors.KeyPoints, torch.Tensor]:
+    """Each lane's polyline (its ``valid`` vertices) clipped at the canvas border and resampled.
+
+    A sparse lane (BDD100K labels have 2-6 vertices) whose vertex a transform pushed off the
+    image keeps its part on the image, cut where it crosses the border, instead of losing
+    the segment (or, with under two vertices left, the whole lane). A lane with nothing left
+    on the canvas gets no valid point. Returns new (points [L, P', 2], valid [L, P']).
     """
+    h, w = points.canvas_size
+    xy = points.as_subclass(torch.Tensor).detach().cpu().numpy()
+    ok = valid.cpu().numpy()
+    lanes = []
+    for k in range(xy.shape[0]):
+        real = xy[k][ok[k]]
+        clipped = clip_to_canvas(real, w, h, step) if len(real) >= 2 else None
+        lanes.append(clipped if clipped is not None else np.zeros((0, 2), np.float32))
+    n = max((len(p) for p in lanes), default=0)
+    out = torch.zeros(len(lanes), n, 2)
+    out_valid = torch.zeros(len(lanes), n, dtype=torch.bool)
+    for k, lane in enumerate(lanes):
+        out[k, : len(lane)] = torch.as_tensor(lane, dtype=torch.float32)
+        out_valid[k, : len(lane)] = True
+    return tv_tensors.KeyPoints(out, canvas_size=(h, w)), out_valid
+
+
+class ClipLanes(v2.Transform):
+    """Clip every lane at the image border after the geometric transforms (:func:`clip_lanes`)."""
 
     def __init__(self, points_key: str = "lanes", valid_key: str = "lane_valid") -> None:
         super().__init__()
@@ -147,10 +176,10 @@ class MarkOutsidePoints(v2.Transform):
         target = _find_target(sample, self.points_key)
         if target is None or self.valid_key not in target:
             return sample
-        valid = target[self.valid_key] & points_inside(target[self.points_key])
-        # Swap the leaf for the new validity tensor without mutating the caller's dict.
-        flat = [valid if x is target[self.valid_key] else x for x in flat]
-        return tree_unflatten(flat, spec)
+        points, valid = clip_lanes(target[self.points_key], target[self.valid_key])
+        # Swap the leaves for the new tensors without mutating the caller's dict.
+        swap = {id(target[self.points_key]): points, id(target[self.valid_key]): valid}
+        return tree_unflatten([swap.get(id(x), x) for x in flat], spec)
 
 
 def build_transforms(
@@ -166,8 +195,8 @@ def build_transforms(
     Eval is a plain :class:`Letterbox`. Train letterboxes first (the later steps then
     work on the small model-size image, ~4x cheaper than on a 720p frame), then applies
     a small random affine (rotation +-3 deg, translation 5 %, scale 0.8-1.2), mild colour
-    jitter and an occasional Gaussian blur, drops boxes pushed off the image and marks
-    lane points pushed off it invalid.
+    jitter and an occasional Gaussian blur, drops boxes pushed off the image and clips
+    lanes at its border.
 
     ``hflip`` adds a random horizontal flip. It mirrors text and arrow glyphs on signs
     (and left/right driving conventions), so use it only for data without such glyphs.
@@ -201,5 +230,5 @@ def build_augment(*, hflip: bool = False, blur: bool = True, fill: int = PAD_VAL
     steps.append(v2.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.25))
     if blur:
         steps.append(v2.RandomApply([GaussianBlurCV2(kernel_size=5, sigma=(0.1, 1.5))], p=0.2))
-    steps += [SanitizeBoxes(), MarkOutsidePoints()]
+    steps += [SanitizeBoxes(), ClipLanes()]
     return v2.Compose(steps)

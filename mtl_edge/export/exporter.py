@@ -15,6 +15,7 @@ from typing import Any
 
 import onnx
 
+from mtl_edge.data.splits import evenly
 from mtl_edge.export.calibration import CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD
 from mtl_edge.export.check_report import int8_placement
 from mtl_edge.export.compat import require_compatible
@@ -22,7 +23,7 @@ from mtl_edge.export.onnx import export_graph, file_sha256, finalize, model_meta
 from mtl_edge.export.precision import check_keep, quantize_int8, to_float16
 
 PRECISIONS = ("fp32", "fp16", "int8")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm")
 
 
 @dataclass
@@ -113,31 +114,24 @@ def calibration_images(source: Path, n: int) -> list[Path]:
     """``n`` images spread evenly over a folder (searched recursively, sorted: deterministic)."""
     if not source.is_dir():
         raise ValueError(f"--calib {source}: no such folder. Point it at a folder of frames from your cameras.")
-    found = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not found:
-        raise ValueError(
-            f"--calib {source}: no images (.jpg/.png/.bmp) in it. INT8 calibration needs a few hundred frames "
-            "like the ones the model will see; point --calib at such a folder."
-        )
+    found = [p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
     if n < 1:
         raise ValueError(f"--calib-images must be at least 1, got {n}")
-    step = max(len(found) / n, 1.0)
-    return [found[int(i * step)] for i in range(min(n, len(found)))]
+    if not found:
+        raise ValueError(
+            f"--calib {source}: no images (.jpg/.png/.bmp/.ppm) in it. INT8 calibration needs a few hundred frames "
+            "like the ones the model will see; point --calib at such a folder."
+        )
+    return evenly(found, n)
 
 
-def _split_root(split: Any, role: str) -> Path | None:
-    from mtl_edge.data.splits import prepare_split
-
-    return prepare_split(split, role, progress=True)
-
-
-def _evaluate_file(path: Path, root: Path, n_images: int, threads: int | None = None) -> dict[str, dict[str, Any]]:
+def _evaluate_file(path: Path, data: Any, n_images: int, threads: int | None = None) -> dict[str, dict[str, Any]]:
     from mtl_edge.backends.ort import OrtBackend
     from mtl_edge.evaluate import evaluate_outputs
 
     with OrtBackend(path, threads=threads) as backend:
         step = backend.batch if isinstance(backend.batch, int) else 8
-        return evaluate_outputs(backend.infer, backend.heads, root, backend.input_hw, n_images, batch=step)
+        return evaluate_outputs(backend.infer, backend.heads, data, backend.input_hw, n_images, batch=step)
 
 
 def export(
@@ -153,6 +147,7 @@ def export(
     calib_method: str = DEFAULT_CALIBRATION_METHOD,
     val: str | Path | None = None,
     val_images: int = 300,
+    val_layout: str | None = None,
     engine: str | Path | None = None,
     workspace: float | None = None,
     timing_cache: str | Path | None = None,
@@ -161,8 +156,9 @@ def export(
 ) -> ExportReport:
     """Export a checkpoint to a checked ONNX file (and optionally a TensorRT engine); returns a report.
 
-    ``val_images=0`` skips the accuracy check. ``int8_target="cpu"`` writes the graph
-    ONNX Runtime runs fastest on x86 (uint8 activations with zero points), which
+    ``val_images=0`` skips the accuracy check; ``val`` is a dataset folder in any supported
+    layout (``val_layout``, None: detected), by default the recipe's validation split.
+    ``int8_target="cpu"`` writes the graph ONNX Runtime runs fastest on x86 (uint8 activations with zero points), which
     TensorRT cannot build. ``calib_method`` is "minmax" (the extremes seen) or
     "percentile" (clip the top 0.001% of each activation's magnitudes).
     """
@@ -194,9 +190,14 @@ def export(
     input_hw = check_imgsz(imgsz or tuple(recipe.data.imgsz))
     kept = parse_keep(keep, precision, list(net.heads))
     images = None
+    val_sets = _validation_sets(val, val_layout, recipe) if val_images else []  # bad data fails before any work
     if precision == "int8":
-        source = Path(calib) if calib is not None else _calibration_default(recipe)
-        images = calibration_images(source, calib_images)
+        if calib is not None:
+            source: Any = Path(calib)
+            images = calibration_images(source, calib_images)
+        else:
+            source = "the recipe's training split"
+            images = _calibration_default(recipe, calib_images)
 
     graph, tool = simplify(export_graph(net, input_hw, batch))
     base_meta = {"recipe": recipe.name, "classes": ckpt.get("classes", {})}
@@ -253,7 +254,7 @@ def export(
         placement=placement,
     )
     if val_images:
-        _measure_accuracy(report, fp32, val, recipe, val_images)
+        _measure_accuracy(report, fp32, val_sets, val_images)
     if engine is not None:
         from mtl_edge.backends.trt.build import build_engine
 
@@ -270,11 +271,25 @@ def export(
     return report
 
 
-def _calibration_default(recipe: Any) -> Path:
-    root = _split_root(recipe.data.train, "train")
-    if root is None:
-        raise ValueError("the recipe's training split has no dataset folder; give calibration frames with --calib DIR.")
-    return root / "images"
+def _calibration_default(recipe: Any, n: int) -> list[Path]:
+    """``n`` images of the recipe's training split, every dataset of a mixture included."""
+    from mtl_edge.data.splits import split_images
+
+    found = [p for p in split_images(recipe.data.train, "train", n, progress=True) if p.is_file()]
+    if not found:
+        raise ValueError("the recipe's training split has no images here; give calibration frames with --calib DIR.")
+    return found
+
+
+def _validation_sets(val: str | Path | None, layout: str | None, recipe: Any) -> list[Any]:
+    """The datasets the accuracy check scores: ``val`` in its layout, else the recipe's val split."""
+    from mtl_edge.data.splits import open_folder, val_datasets
+
+    if val is not None:
+        return [open_folder(val, layout, "val", hint="--val-layout")]
+    if recipe.data.val is None:
+        return []
+    return val_datasets(recipe.data.val, progress=True)
 
 
 def default_cache_dir() -> Path:
@@ -285,26 +300,38 @@ def default_cache_dir() -> Path:
     return Path(base) / "mtl-edge" / "calibration"
 
 
-def _measure_accuracy(report: ExportReport, fp32: onnx.ModelProto, val: Any, recipe: Any, n: int) -> None:
-    """Evaluate the written file (and the FP32 graph) through ONNX Runtime; fill the report's table."""
+def _measure_accuracy(report: ExportReport, fp32: onnx.ModelProto, val_sets: list[Any], n: int) -> None:
+    """Evaluate the written file (and the FP32 graph) through ONNX Runtime; fill the report's table.
+
+    Each head is scored on the first validation dataset that labels it.
+    """
     from mtl_edge.evaluate import compare_table
 
-    root = Path(val) if val is not None else _split_root(recipe.data.val, "val")
-    if root is None or not (root / "labels.json").is_file():
-        report.checks.append("accuracy not measured: no validation folder with labels.json (give --val DIR)")
+    if not val_sets:
+        report.checks.append("accuracy not measured: the recipe has no validation split (give --val DIR)")
         return
+    from mtl_edge.evaluate import scoring_datasets
+
+    by_dataset: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}  # dataset -> variant -> head -> numbers
     with tempfile.TemporaryDirectory(prefix="mtl-edge-eval-") as tmp:
         files = {report.precision: report.onnx}
         if report.precision != "fp32":
             files = {"fp32": Path(tmp) / "fp32.onnx", **files}
             save(fp32, files["fp32"])
-        results = _evaluate_files(files, root, n)
+        for ds in val_sets:
+            part = ds.first(min(n, len(ds)))
+            labelled = part.labelled_heads()
+            scores = _evaluate_files(files, part, n)
+            by_dataset[ds.name] = {v: {h: m for h, m in heads.items() if h in labelled} for v, heads in scores.items()}
+    # Each head from the dataset that scores it at FP32, for every variant alike.
+    source = scoring_datasets({name: variants["fp32"] for name, variants in by_dataset.items()})
+    results = {variant: {h: by_dataset[name][variant][h] for h, name in source.items()} for variant in files}
     report.accuracy = results
-    report.val_images = min(n, _frame_count(root))
+    report.val_images = sum(min(n, len(ds)) for ds in val_sets)
     report.accuracy_table = compare_table(results)
 
 
-def _evaluate_files(files: dict[str, Path], root: Path, n: int) -> dict[str, dict[str, dict[str, Any]]]:
+def _evaluate_files(files: dict[str, Path], data: Any, n: int) -> dict[str, dict[str, dict[str, Any]]]:
     """Evaluate several graphs; two at once in two processes when the machine has the cores.
 
     Most of an evaluation is single-threaded Python (decoding, letterboxing, matching), so
@@ -315,13 +342,7 @@ def _evaluate_files(files: dict[str, Path], root: Path, n: int) -> dict[str, dic
     from concurrent.futures import ProcessPoolExecutor
 
     if len(files) < 2 or (os.cpu_count() or 1) < 2 or n < 50:
-        return {name: _evaluate_file(path, root, n) for name, path in files.items()}
+        return {name: _evaluate_file(path, data, n) for name, path in files.items()}
     with ProcessPoolExecutor(len(files), mp_context=multiprocessing.get_context("spawn")) as pool:
-        jobs = {name: pool.submit(_evaluate_file, path, root, n, 1) for name, path in files.items()}
+        jobs = {name: pool.submit(_evaluate_file, path, data, n, 1) for name, path in files.items()}
         return {name: job.result() for name, job in jobs.items()}
-
-
-def _frame_count(root: Path) -> int:
-    from mtl_edge.data.formats import read_frames
-
-    return len(read_frames(root / "labels.json"))

@@ -41,7 +41,7 @@ CONVERSION_ERRORS = [
     ),
     # missing keys
     ({"data": ...}, r"data: missing required key; add it \(see recipes/synth-edge\.yaml for an example\)\."),
-    ({"data.val": ...}, r"data\.val: missing required key; add it \(see recipes/synth-edge\.yaml"),
+    ({"data.train": ...}, r"data\.train: missing required key; add it \(see recipes/synth-edge\.yaml"),
     ({"data.val.synth": {"n": 3}}, r"data\.val\.synth\.seed: missing required key"),
     # literals
     ({"model.heads.boxes": {"mode": "fastest"}}, r"boxes\.mode: 'fastest' is not allowed; use one of 'peak', 'nms'\."),

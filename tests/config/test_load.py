@@ -54,7 +54,7 @@ def test_recipe_from_dict_accepts_ready_head_configs(heads):
     assert recipe_from_dict(recipe_to_dict(recipe), heads_registry=heads) == recipe
 
 
-@pytest.mark.parametrize("name", ["synth-edge.yaml", "synth-tiny.yaml", "bdd100k.yaml"])
+@pytest.mark.parametrize("name", ["synth-edge.yaml", "synth-tiny.yaml", "bdd100k.yaml", "bdd100k+mtsd.yaml"])
 def test_shipped_recipes_load_and_round_trip(name, tmp_path):
     """The real recipes against the real heads (BDD100K is not downloaded, so paths go unchecked)."""
     recipe = load_recipe(REPO / "recipes" / name, check_paths=False)

@@ -12,10 +12,37 @@ CHECK_ERRORS = [
     # data sources
     (
         {"data.train": {"root": "x", "synth": {"n": 1, "seed": 1}}},
-        r"data\.train: give exactly one data source: root .*, images \+ labels .* or synth .*; got root and synth\.",
+        r"data\.train: give exactly one data source: root .*, images \+ labels .*, synth .* "
+        r"or datasets .*; got root and synth\.",
     ),
     ({"data.train": {}}, r"data\.train: give exactly one data source.*got none\."),
-    ({"data.val": None}, r"data\.val: give exactly one data source.*got none\."),
+    ({"data.val": {}}, r"data\.val: give exactly one data source.*got none\."),
+    (
+        {"data.train": {"datasets": [{"root": "x", "synth": {"n": 1, "seed": 1}}]}},
+        r"data\.train\.datasets\[0\]: give exactly one",
+    ),
+    (
+        {"data.train": {"root": "x", "datasets": [{"root": "y"}]}},
+        r"data\.train: has datasets: and root; put every source",
+    ),
+    (
+        {"data.train": {"root": "x", "layout": "kitti"}},
+        r"data\.train\.layout: unknown layout; use one of generated, bdd100k",
+    ),
+    (
+        {"data.train": {"root": "x", "categories": {"van": "vehicles/van"}}},
+        r"data\.train\.categories: .*'van' is not a class of vehicles",
+    ),
+    (
+        {"data.train": {"synth": {"n": 1, "seed": 1}, "heads": ["pedestrians"]}},
+        r"data\.train\.heads: 'pedestrians' is not a head of model\.heads",
+    ),
+    ({"data.train": {"root": "x", "lanes": {"markings": ["zebra"]}}}, r"data\.train\.lanes: "),
+    ({"data.train": {"root": "x", "weight": 0}}, r"data\.train\.weight: must be positive"),
+    (
+        {"data.train": {"heads": ["lanes"], "datasets": [{"root": "y"}]}},
+        r"data\.train\.heads: is a setting of one dataset; move it into each entry of datasets:",
+    ),
     ({"data.train.labels": ["a.json"]}, r"data\.train\.labels: only goes with images.*remove it"),
     ({"data.val": {"images": "imgs"}}, r"data\.val\.labels: images needs at least one label file"),
     ({"data.val": {"root": ""}}, r"data\.val\.root: is empty; give a path or remove it\."),
@@ -71,7 +98,7 @@ def test_missing_root_says_how_to_generate_it(tmp_path, heads, monkeypatch):
     with pytest.raises(RecipeError) as e:
         load_recipe(path, heads_registry=heads)
     assert "data.val.root: data/synth-val is not a folder" in str(e.value)
-    assert "`mtl-edge data synth --out data/synth-val --n N`" in str(e.value)
+    assert "`mtl-edge data synth --out data/synth-val --n N [--layout bdd100k]`" in str(e.value)
     assert load_recipe(path, heads_registry=heads, check_paths=False).data.val.root == "data/synth-val"
     (tmp_path / "data" / "synth-val").mkdir(parents=True)  # relative paths start at the current directory
     assert load_recipe(path, heads_registry=heads).data.val.root == "data/synth-val"
@@ -83,7 +110,7 @@ def test_missing_bdd100k_files_are_named(tmp_path, heads, monkeypatch):
     (tmp_path / "det.json").write_text("[]")
     split = {"images": "imgs", "labels": ["det.json", "lane.json"], "drivable": "masks"}
     path = write_recipe(tmp_path, with_changes({"data.train": split}))
-    with pytest.raises(RecipeError, match=r"data\.train\.drivable: masks does not exist\. Download BDD100K"):
+    with pytest.raises(RecipeError, match=r"data\.train\.drivable: masks does not exist\. Download the dataset"):
         load_recipe(path, heads_registry=heads)
     (tmp_path / "masks").mkdir()
     with pytest.raises(RecipeError, match=r"data\.train\.labels\[1\]: lane\.json does not exist.*or fix the path"):

@@ -14,6 +14,7 @@ from torchvision import tv_tensors
 from mtl_edge.data.dataset import HEADS, DrivingDataset, ImageReadError, collate
 from mtl_edge.data.formats import write_drivable_mask, write_frames
 from mtl_edge.data.labels import SIGN_CLASSES, VEHICLE_CLASSES, Box2D, FrameLabels, LaneLabel, ObjectLabel
+from mtl_edge.data.splits import open_folder
 from mtl_edge.data.transforms import build_transforms
 from mtl_edge.deploy.letterbox import unletterbox_points
 
@@ -134,12 +135,16 @@ def test_target_contents(partial: dict[str, Path]) -> None:
     assert t["ignore"].tolist() == [False, False, True, True]
     assert t["labels"].dtype == t["head"].dtype == torch.int64 and t["ignore"].dtype == torch.bool
 
-    assert isinstance(t["lanes"], tv_tensors.KeyPoints) and t["lanes"].shape == (2, 3, 2)
-    assert torch.allclose(t["lanes"][0], torch.from_numpy(LANE_A))
-    assert torch.allclose(t["lanes"][1, :2], torch.from_numpy(LANE_A2))
-    assert t["lane_valid"].tolist() == [[True, True, True], [True, True, False]]
-    assert t["lane_type"].tolist() == [1, 6] and t["lane_style"].tolist() == [1, 0]
-    assert t["lane_direction"].tolist() == [0, 1]
+    # The vertical road curb is no lane marking (LaneRules' defaults); the lane is resampled along
+    # its polyline, near to far, ending on its own end vertices.
+    assert isinstance(t["lanes"], tv_tensors.KeyPoints) and t["lanes"].shape[0] == 1
+    lane = t["lanes"][0][t["lane_valid"][0]].as_subclass(torch.Tensor)
+    assert torch.allclose(lane[0], torch.from_numpy(LANE_A[0])) and torch.allclose(
+        lane[-1], torch.from_numpy(LANE_A[-1])
+    )
+    assert (lane[1:] - lane[:-1]).norm(dim=1).max() <= 8.0 + 1e-4
+    assert t["lane_type"].tolist() == [1] and t["lane_style"].tolist() == [1]
+    assert t["lane_direction"].tolist() == [0]
 
     assert isinstance(t["drivable"], tv_tensors.Mask) and t["drivable"].dtype == torch.uint8
     assert t["drivable"][40, 10] == 1 and t["drivable"][40, 90] == 2 and t["drivable"][10, 10] == 0
@@ -153,17 +158,19 @@ def by_name_with_image(ds: DrivingDataset, name: str):
 def test_frames_without_some_labels_get_empty_targets(partial: dict[str, Path]) -> None:
     t = by_name(make(partial))
     assert t["b.jpg"]["boxes"].shape == (0, 4) and t["b.jpg"]["lanes"].shape[0] == 0
-    assert t["c.jpg"]["boxes"].shape == (0, 4) and t["c.jpg"]["lanes"].shape == (1, 2, 2)
+    assert t["c.jpg"]["boxes"].shape == (0, 4) and t["c.jpg"]["lanes"].shape[0] == 1
     assert (t["b.jpg"]["drivable"] == 0).all() and t["b.jpg"]["drivable"].shape == (H, W)
 
 
-def test_lane_points_off_the_image_are_invalid(tmp_path: Path) -> None:
+def test_a_lane_starting_off_the_image_is_cut_at_the_border(tmp_path: Path) -> None:
     write_image(tmp_path / "images" / "x.jpg")
-    lane = np.array([[-5.0, 59.0], [50.0, 30.0], [W, 0.0]], dtype=np.float32)  # border point counts as on
+    lane = np.array([[-5.0, 59.0], [50.0, 30.0], [W, 0.0]], dtype=np.float32)
     write_frames([FrameLabels("x.jpg", lanes=[LaneLabel(lane)])], tmp_path / "l.json")
     _, t = DrivingDataset(images=tmp_path / "images", labels=tmp_path / "l.json")[0]
-    assert t["lane_valid"].tolist() == [[False, True, True]]
-    assert t["lanes"][0, 0, 0] == -5.0, "never clamped"
+    kept = t["lanes"][0][t["lane_valid"][0]].as_subclass(torch.Tensor)
+    # The first segment (-5, 59) -> (50, 30) crosses x = 0 at y = 59 - 5 * 29 / 55.
+    assert kept[0].tolist() == pytest.approx([0.0, 59 - 5 * 29 / 55], abs=0.01)
+    assert (kept[:, 0] >= 0).all() and (kept[:, 0] <= W).all() and len(kept) > 3
 
 
 def test_drivable_polygons_supervise_and_rasterize(tmp_path: Path) -> None:
@@ -176,19 +183,21 @@ def test_drivable_polygons_supervise_and_rasterize(tmp_path: Path) -> None:
     assert t["drivable"][45, 50] == 1 and t["drivable"][10, 50] == 0
 
 
-def test_from_dir_reads_the_generator_layout(tmp_path: Path) -> None:
+def test_open_folder_reads_the_generator_layout(tmp_path: Path) -> None:
     write_image(tmp_path / "images" / "0001.jpg")
     write_frames(
         [FrameLabels("0001.jpg", objects=[obj("bus", (1, 1, 20, 20))], lanes=[LaneLabel(LANE_A)])],
         tmp_path / "labels.json",
     )
-    write_drivable_mask(np.ones((H, W), dtype=np.uint8), tmp_path / "drivable" / "0001.png")
-    ds = DrivingDataset.from_dir(tmp_path, transforms=build_transforms((64, 64), train=False))
+    write_drivable_mask(
+        np.repeat(np.uint8([0, 1]), [H // 2, H - H // 2])[:, None].repeat(W, 1), tmp_path / "drivable" / "0001.png"
+    )
+    ds = open_folder(tmp_path, transforms=build_transforms((64, 64), train=False))
     image, t = ds[0]
     assert image.shape == (3, 64, 64)
     assert t["supervises"].all() and t["labels"].tolist() == [VEHICLE_CLASSES.index("bus")]
-    with pytest.raises(FileNotFoundError, match="labels.json"):
-        DrivingDataset.from_dir(tmp_path / "images")
+    with pytest.raises(ValueError, match="not a dataset folder in any supported layout"):
+        open_folder(tmp_path / "images")
 
 
 def test_letterbox_params_map_predictions_back(partial: dict[str, Path]) -> None:
@@ -196,8 +205,9 @@ def test_letterbox_params_map_predictions_back(partial: dict[str, Path]) -> None
     image, t = by_name_with_image(ds, "a.jpg")
     assert image.shape == (3, 128, 128) and t["drivable"].shape == (128, 128)
     assert t["orig_size"] == (H, W)
-    back = unletterbox_points(t["lanes"][0].as_subclass(torch.Tensor), t["letterbox"])
-    assert (back - torch.from_numpy(LANE_A)).abs().max() < 0.5
+    back = unletterbox_points(t["lanes"][0][t["lane_valid"][0]].as_subclass(torch.Tensor), t["letterbox"])
+    assert (back[0] - torch.from_numpy(LANE_A[0])).abs().max() < 0.5
+    assert (back[-1] - torch.from_numpy(LANE_A[-1])).abs().max() < 0.5
 
 
 def test_missing_image_names_image_and_label_file(partial: dict[str, Path]) -> None:
@@ -237,8 +247,8 @@ def test_collate_shapes(partial: dict[str, Path]) -> None:
     batch = [ds[i] for i in range(len(ds))]
     images, targets = collate(batch)
     assert images.shape == (3, 3, 64, 96) and images.dtype == torch.uint8
-    assert targets["lanes"].shape == (3, 2, 3, 2) and targets["lane_valid"].shape == (3, 2, 3)
-    assert targets["lane_type"].shape == (3, 2) and targets["lane_style"].shape == (3, 2)
+    assert targets["lanes"].shape[:2] == (3, 1) and targets["lane_valid"].shape == targets["lanes"].shape[:3]
+    assert targets["lane_type"].shape == (3, 1) and targets["lane_style"].shape == (3, 1)
     assert targets["drivable"].shape == (3, 64, 96) and targets["supervises"].shape == (3, 4)
     assert targets["orig_size"].tolist() == [[H, W]] * 3 and targets["letterbox"].shape == (3, 3)
     assert len(targets["boxes"]) == len(targets["labels"]) == len(targets["name"]) == 3
@@ -247,12 +257,12 @@ def test_collate_shapes(partial: dict[str, Path]) -> None:
     b = targets["name"].index("b.jpg")
     assert not targets["lane_valid"][b].any() and (targets["lane_type"][b] == -1).all()
 
-    fixed = functools.partial(collate, max_lanes=6, max_points=8)
+    fixed = functools.partial(collate, max_lanes=6, max_points=64)
     loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=fixed)
     images, targets = next(iter(loader))
-    assert images.shape == (2, 3, 64, 96) and targets["lanes"].shape == (2, 6, 8, 2)
-    with pytest.raises(ValueError, match="max_lanes=1"):
-        collate(batch, max_lanes=1)
+    assert images.shape == (2, 3, 64, 96) and targets["lanes"].shape == (2, 6, 64, 2)
+    with pytest.raises(ValueError, match="max_lanes=0"):
+        collate(batch, max_lanes=0)
 
 
 def test_collate_needs_one_image_size(partial: dict[str, Path]) -> None:

@@ -26,7 +26,7 @@ def test_the_shipped_heads_have_specs_in_the_default_order():
 
 def test_one_category_table_serves_targets_and_ground_truth():
     vehicles, signs = spec_for("vehicles"), spec_for("signs")
-    labels = [(vehicles.box_label(o), signs.box_label(o)) for o in FRAME.objects]
+    labels = [(vehicles.box_label(o, Labels(FRAME)), signs.box_label(o, Labels(FRAME))) for o in FRAME.objects]
     if "bicycle" in VEHICLE_CLASSES:
         assert labels[0] == ((VEHICLE_CLASSES.index("bicycle"), False), None)
     assert labels[1] == (None, (SIGN_CLASSES.index("stop"), False))
@@ -39,7 +39,9 @@ def test_one_category_table_serves_targets_and_ground_truth():
 
 def test_a_frame_without_a_mask_has_no_drivable_truth_and_a_zero_target():
     drivable = spec_for("drivable")
-    assert drivable.ground_truth(Labels(FRAME), (8, 8)) is None and not drivable.frame_supervises(Labels(FRAME))
+    assert drivable.ground_truth(Labels(FRAME), (8, 8)) is None and not drivable.supervises(
+        Labels(FRAME), frozenset({"drivable"})
+    )
     assert (np.asarray(drivable.targets(Labels(FRAME), (8, 8), active=True)["drivable"]) == 0).all()
 
 

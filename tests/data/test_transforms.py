@@ -9,7 +9,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from mtl_edge.data.transforms import Letterbox, MarkOutsidePoints, SanitizeBoxes, build_transforms, points_inside
+from mtl_edge.data.transforms import ClipLanes, Letterbox, SanitizeBoxes, build_transforms, points_inside
 from mtl_edge.deploy.letterbox import letterbox_params, unletterbox_boxes, unletterbox_points
 
 RED, GREEN, BLUE = 0, 1, 2  # channel that marks the box, the lane and the drivable area
@@ -175,7 +175,7 @@ def test_flip_moves_labels_with_pixels() -> None:
     assert_aligned(*flip(image, target))
 
 
-def test_points_leaving_the_image_are_marked_invalid_not_clamped() -> None:
+def test_lanes_leaving_the_image_are_clipped_at_the_border_not_dropped() -> None:
     h, w = 100, 200
     pts = torch.tensor([[[5.0, 50.0], [100.0, 50.0], [195.0, 95.0]]])
     target = {
@@ -183,13 +183,22 @@ def test_points_leaving_the_image_are_marked_invalid_not_clamped() -> None:
         "lane_valid": torch.tensor([[True, True, True]]),
     }
     image = tv_tensors.Image(torch.zeros(3, h, w, dtype=torch.uint8))
-    zoom = v2.Compose([v2.RandomAffine(degrees=0, scale=(2.0, 2.0)), MarkOutsidePoints()])
+    zoom = v2.Compose([v2.RandomAffine(degrees=0, scale=(2.0, 2.0)), ClipLanes()])
     _, out = zoom(image, target)
-    xy = out["lanes"].as_subclass(torch.Tensor)[0]
-    assert out["lane_valid"].tolist() == [[False, True, False]]
-    # Zooming 2x about the centre (100, 50): x -> 2x - 100, y -> 2y - 50; no clamping.
-    assert torch.allclose(xy, torch.tensor([[-90.0, 50.0], [100.0, 50.0], [290.0, 140.0]]), atol=1e-4)
-    assert target["lane_valid"].all(), "the input target is not modified"
+    # Zooming 2x about the centre (100, 50): x -> 2x - 100, y -> 2y - 50, so the sparse lane becomes
+    # (-90, 50) (100, 50) (290, 140); its first and last vertices are off the canvas. Clipped, it runs
+    # from the left border along y = 50 to (100, 50), then down the second segment to the right border,
+    # which it crosses at y = 50 + (200 - 100) * 90 / 190 = 97.37.
+    xy = out["lanes"].as_subclass(torch.Tensor)[0][out["lane_valid"][0]]
+    assert len(xy) > 3 and out["lane_valid"][0].all()
+    assert xy[:, 0].min() == pytest.approx(0.0, abs=0.01) and xy[:, 0].max() == pytest.approx(200.0, abs=0.01)
+    assert xy[:, 1].max() == pytest.approx(50 + 100 * 90 / 190, abs=0.01)
+    on_first = (xy[:, 0] <= 100) & (xy[:, 1] - 50).abs().lt(1e-3)
+    second = xy[xy[:, 0] > 100]
+    assert on_first.sum() >= 2
+    # points past x = 100 lie on the segment (100, 50) -> (290, 140): y - 50 = (x - 100) * 90 / 190
+    assert torch.allclose(second[:, 1] - 50, (second[:, 0] - 100) * 90 / 190, atol=1e-3)
+    assert target["lane_valid"].all() and target["lanes"].shape == (1, 3, 2), "the input target is not modified"
 
 
 def test_points_inside_includes_borders_and_rejects_nan() -> None:

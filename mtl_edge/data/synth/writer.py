@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -98,7 +99,8 @@ def write_clip_item(out: Path, options: SynthOptions, index: int) -> None:
     write_frames(frames, out / "videos" / f"{stem}.json")
 
 
-def _non_empty(path: Path) -> bool:
+def non_empty(path: Path) -> bool:
+    """Whether ``path`` is a file with something in it."""
     try:
         return path.stat().st_size > 0
     except OSError:
@@ -116,12 +118,19 @@ def is_done(out: Path, options: SynthOptions, index: int) -> bool:
     else:
         name = f"{index:06d}"
         paths = [out / "labels" / f"{name}.json", out / "images" / image_name(index), out / "drivable" / f"{name}.png"]
-    return all(_non_empty(p) for p in paths)
+    return all(non_empty(p) for p in paths)
 
 
 def check_meta(out: Path, options: SynthOptions) -> None:
     """Refuse to mix datasets: a folder resumes only with the options it was made with."""
-    meta_path = out / "meta.json"
+    check_options(out, out / "meta.json", options, "resume or add to it")
+
+
+def check_options(out: Path, meta_path: Path, options: Any, action: str) -> None:
+    """Refuse options other than those ``meta_path`` records for ``out``; record them when new.
+
+    ``options`` is a dataclass; ``action`` says what the same options allow (for the message).
+    """
     if meta_path.exists():
         try:
             old = json.loads(meta_path.read_text())["options"]
@@ -131,7 +140,7 @@ def check_meta(out: Path, options: SynthOptions) -> None:
             diff = ", ".join(f"{k}: {old.get(k)!r} -> {v!r}" for k, v in asdict(options).items() if old.get(k) != v)
             raise ValueError(
                 f"{out} holds a dataset made with other options ({diff}). Use the same options to "
-                "resume or add to it, or choose a new --out folder."
+                f"{action}, or choose a new --out folder."
             )
     meta = {"generator": "mtl-edge synth", "package_version": __version__, "options": asdict(options)}
     atomic_write(meta_path, lambda f: json.dump(meta, f, indent=2), text=True)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from mtl_edge.checkpoint import CheckpointError, load_checkpoint
+from mtl_edge.data.splits import open_folder
 from mtl_edge.models.heads import glimpse_fit
 from mtl_edge.models.heads.glimpse import GlimpseClassifier, GlimpseConfig, apply_deltas, encode_deltas
 from mtl_edge.models.heads.glimpse_fit import (
@@ -135,7 +136,7 @@ def test_post_fit_from_a_checkpoint_of_another_model_says_so(tiny_data, tmp_path
 
 def _net_with_two_glimpses(tiny_data, **vehicles_glimpse):
     """The tiny model with a vehicles glimpse beside the signs one, and a loader over the tiny scenes."""
-    from mtl_edge.data.dataset import DrivingDataset, collate
+    from mtl_edge.data.dataset import collate
     from mtl_edge.data.transforms import build_transforms
 
     recipe = tiny_recipe(*tiny_data)
@@ -146,7 +147,7 @@ def _net_with_two_glimpses(tiny_data, **vehicles_glimpse):
     }
     torch.manual_seed(0)
     net = model_from_recipe(recipe.model).eval()
-    data = DrivingDataset.from_dir(tiny_data[0], transforms=build_transforms((128, 224)))
+    data = open_folder(tiny_data[0], transforms=build_transforms((128, 224)))
     return net, torch.utils.data.DataLoader(data, batch_size=4, collate_fn=collate)
 
 
