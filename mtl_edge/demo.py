@@ -11,6 +11,13 @@ from pathlib import Path
 
 from mtl_edge.runtime.pipeline import RunStats
 
+#: Printed by ``mtl-edge demo`` with the shipped model: what it is not for, and what to do instead.
+SHIPPED_MODEL_NOTE = (
+    "note: the shipped model was trained on generated scenes only; it does not work on real camera "
+    "footage. For a real camera, train on real data: mtl-edge train recipes/bdd100k.yaml (lanes, vehicles, "
+    "drivable area) or recipes/bdd100k+mtsd.yaml (plus typed signs); see the README, 'Status of the shipped model'."
+)
+
 
 def demo_clip(out: Path, frames: int, seed: int) -> Path:
     """Render (or reuse) one generated 1280x720 clip; returns its mp4."""

@@ -142,11 +142,14 @@ def _show_stream_events() -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from ..assets import SHIPPED_CHECKPOINT
+    from ..demo import SHIPPED_MODEL_NOTE, run_demo
 
     stats, video = run_demo(args.out, args.checkpoint, args.frames, args.seed, args.backend)
     print(stats.summary())
     print(f"annotated video: {video}  results: {args.out / 'results.jsonl'}")
+    if args.checkpoint is None or Path(args.checkpoint).resolve() == SHIPPED_CHECKPOINT.resolve():
+        print(SHIPPED_MODEL_NOTE)
     return 0
 
 

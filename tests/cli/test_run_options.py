@@ -81,3 +81,22 @@ def test_demo_options_are_checked_before_any_work(argv, message, capsys, tmp_pat
         main(["demo", "--out", str(tmp_path / "demo"), *argv])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize("shipped", [True, False])
+def test_the_demo_says_the_shipped_model_is_for_generated_scenes_only(shipped, capsys, tmp_path, monkeypatch):
+    import mtl_edge.demo as demo
+    from mtl_edge.assets import SHIPPED_CHECKPOINT
+
+    class Stats:
+        def summary(self) -> str:
+            return "stats"
+
+    monkeypatch.setattr(demo, "run_demo", lambda *args: (Stats(), tmp_path / "demo.mp4"))
+    own = tmp_path / "own.pt"
+    own.write_bytes(b"x")
+    checkpoint = [] if shipped else ["--checkpoint", str(own)]
+    assert main(["demo", "--out", str(tmp_path), *checkpoint]) == 0
+    out = capsys.readouterr().out
+    assert ("does not work on real camera footage" in out) == shipped
+    assert ("recipes/bdd100k.yaml" in out) == shipped and SHIPPED_CHECKPOINT.is_file()
