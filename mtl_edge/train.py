@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 from mtl_edge.checkpoint import load_checkpoint, save_checkpoint
-from mtl_edge.data.dataset import DrivingDataset, collate
+from mtl_edge.data.dataset import DrivingDataset, after_transforms, collate
 from mtl_edge.data.splits import MixedDataset, open_split, val_datasets
 from mtl_edge.data.tasks import spec_for
 from mtl_edge.data.transforms import build_augment, build_transforms
@@ -46,7 +46,6 @@ class CachedDataset(torch.utils.data.Dataset):
         self.augment = augment
         self.supervises = base.supervises
         self.heads = base.heads
-        self.weights = base.sample_weights() if isinstance(base, MixedDataset) else None
         self.samples = [base[i] for i in progress_bar(range(len(base)), "cache", enabled=progress, unit=" images")]
 
     def __len__(self) -> int:
@@ -59,7 +58,10 @@ class CachedDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         image, target = self.samples[index]
-        return self.augment(image, target) if self.augment is not None else (image, target)
+        if self.augment is None:
+            return image, target
+        image, target = self.augment(image, target)
+        return image, after_transforms(target)
 
 
 class DistributedWeightedSampler(torch.utils.data.Sampler[int]):
@@ -200,9 +202,7 @@ def train(
     if main and recipe.data.val is None:
         print("the recipe has no data.val: no validation, and best.pt will be the last epoch's weights")
     train_ds: Any = CachedDataset(train_base, build_augment(), progress=progress and main) if cached else train_base
-    weights = (
-        train_ds.weights if cached else (train_base.sample_weights() if isinstance(train_base, MixedDataset) else None)
-    )
+    weights = train_base.sample_weights() if isinstance(train_base, MixedDataset) else None
     if world > 1 and weights is not None:
         sampler: Any = DistributedWeightedSampler(weights, world, rank, seed=cfg.seed)
     elif world > 1:

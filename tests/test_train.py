@@ -242,3 +242,20 @@ def test_the_post_fit_stage_reads_only_samples_that_label_its_head(tiny_data):
     mixed = open_split(split, "train", build_transforms((128, 224)))
     loader = _post_fit_loader(model_from_recipe(recipe.model), mixed, recipe.train)
     assert len(loader.dataset) == len(mixed.parts[0]) < len(mixed), "the lanes-only dataset is left out"
+
+
+def test_cached_samples_are_augmented_then_clipped_like_uncached_ones(tiny_data):
+    import torch
+
+    from mtl_edge.data.splits import open_folder
+    from mtl_edge.data.transforms import build_augment, build_transforms, points_inside
+    from mtl_edge.train import CachedDataset
+
+    base = open_folder(tiny_data[0], transforms=build_transforms((128, 224)))
+    cached = CachedDataset(base, build_augment(hflip=True), progress=False)
+    torch.manual_seed(0)
+    for i in range(len(cached)):
+        _, target = cached[i]
+        lanes, valid = target["lanes"], target["lane_valid"]
+        assert bool(points_inside(lanes)[valid].all()), "every lane vertex left is on the augmented canvas"
+        assert bool((valid.sum(1) != 1).all()), "a lane is a polyline of 2+ points, or gone"

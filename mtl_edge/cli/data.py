@@ -22,10 +22,9 @@ DEFAULT_SYNTH_SIZE = (1280, 720)
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
-    layout = getattr(args, "layout", "generated")
-    if layout != "generated":
-        return _synth_published(args, layout)
-    if getattr(args, "split", None) is not None:
+    if args.layout != "generated":
+        return _synth_published(args, args.layout)
+    if args.split is not None:
         raise ValueError(
             "--split is for the published layouts (--layout bdd100k|culane|mtsd); the generated layout has no splits"
         )

@@ -79,6 +79,13 @@ def read_image(path: PathLike) -> tv_tensors.Image:
     return tv_tensors.Image(torch.from_numpy(rgb).permute(2, 0, 1).contiguous())
 
 
+def after_transforms(target: dict[str, Any]) -> dict[str, Any]:
+    """Every head's fix-up once the transforms have moved a sample (lanes end at the canvas border)."""
+    for spec in SPECS.values():
+        spec.after_transforms(target)
+    return target
+
+
 class DrivingDataset(torch.utils.data.Dataset):
     """Frames of one dataset split, with per-sample flags of the heads they supervise.
 
@@ -124,7 +131,6 @@ class DrivingDataset(torch.utils.data.Dataset):
         self.images = data.images
         self.transforms = transforms
         self.heads = tuple(SPECS) if heads is None else tuple(heads)
-        self.drivable_coding = data.coding
         unknown = [h for h in (*self.heads, *(supervise or {})) if h not in SPECS]
         if unknown or len(set(self.heads)) != len(self.heads):
             raise ValueError(
@@ -134,7 +140,7 @@ class DrivingDataset(torch.utils.data.Dataset):
             )
         #: the heads whose targets are boxes, in the order of a box's ``head`` index
         self.box_heads = tuple(h for h in self.heads if SPECS[h].boxes)
-        self.table = categories
+        self.table = categories if categories is not None else default_table()
         rules = lane_rules if lane_rules is not None else LaneRules()
         self.frames: list[FrameLabels] = [replace(f, lanes=apply_lane_rules(f.lanes, rules)) for f in data.frames]
         if not self.frames:
@@ -150,11 +156,10 @@ class DrivingDataset(torch.utils.data.Dataset):
             rows.append([overrides.get(h, SPECS[h].supervises(labels_of, covers)) for h in self.heads])
         #: bool [len(self), len(heads)]: which heads each sample supervises.
         self.supervises = torch.tensor(rows, dtype=torch.bool).reshape(len(self.frames), len(self.heads))
-        table = categories if categories is not None else default_table()
         for frame in self.frames:  # an unmapped category fails here, before any training
             files = ", ".join(map(str, self._sources.get(frame.name, []))) or str(data.images)
             for obj in frame.objects:
-                table.resolve(obj, f"{files}: frame {frame.name!r} labels[].category")
+                self.table.resolve(obj, f"{files}: frame {frame.name!r} labels[].category")
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -170,8 +175,7 @@ class DrivingDataset(torch.utils.data.Dataset):
         target = self._target(frame, (h, w), self.supervises[index])
         if self.transforms is not None:
             image, target = self.transforms(image, target)
-        for spec in SPECS.values():
-            spec.after_transforms(target)
+        after_transforms(target)
         target["letterbox"] = letterbox_params((h, w), tuple(image.shape[-2:]))
         return image, target
 
@@ -196,7 +200,7 @@ class DrivingDataset(torch.utils.data.Dataset):
     def labels(self, index: int) -> Labels:
         """Frame ``index``'s labels, with the heads it supervises (what evaluation scores)."""
         supervised = frozenset(h for h, on in zip(self.heads, self.supervises[index].tolist()) if on)
-        return replace(self._labels(self.frames[index]), supervised=supervised)
+        return self._labels(self.frames[index], supervised)
 
     # ------------------------------------------------------------------ helpers
 
@@ -215,9 +219,9 @@ class DrivingDataset(torch.utils.data.Dataset):
         if missing:
             raise FileNotFoundError(self._missing_message(missing))
 
-    def _labels(self, frame: FrameLabels) -> Labels:
+    def _labels(self, frame: FrameLabels, supervised: frozenset[str] | None = None) -> Labels:
         mask = self.data.masks(frame.name) if self.data.masks is not None else None
-        return Labels(frame, mask, self.data.coding, table=self.table)
+        return Labels(frame, mask, self.data.coding, table=self.table, supervised=supervised)
 
     def _target(self, frame: FrameLabels, hw: tuple[int, int], supervises: torch.Tensor) -> dict[str, Any]:
         boxes, labels, heads, ignore = [], [], [], []
@@ -226,11 +230,11 @@ class DrivingDataset(torch.utils.data.Dataset):
             target = source.box_target(obj)
             if target is None or target[0] not in self.box_heads:
                 continue  # pedestrians, lights, ...: no head of this dataset predicts them
-            cls = target[1]
+            cls, ignored = SPECS[target[0]].box_label(obj, source)
             boxes.append((obj.box.x1, obj.box.y1, obj.box.x2, obj.box.y2))
-            labels.append(-1 if cls is None else SPECS[target[0]].classes.index(cls))
+            labels.append(cls)
             heads.append(self.box_heads.index(target[0]))
-            ignore.append(cls is None or obj.ignore)
+            ignore.append(ignored)
         target: dict[str, Any] = {
             "boxes": tv_tensors.BoundingBoxes(
                 torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), format="XYXY", canvas_size=hw

@@ -9,6 +9,7 @@ and the export accuracy check all open data through :func:`open_split` / :func:`
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -61,11 +62,11 @@ def read_part(part: Any, role: str, progress: bool = False) -> LayoutData:
 
 def part_names(parts: Sequence[Any], layouts: Sequence[str]) -> list[str]:
     """Each dataset's name in reports: its own, else its layout's (numbered where a mixture repeats one)."""
-    names = []
-    for i, (part, layout) in enumerate(zip(parts, layouts)):
-        repeated = sum(1 for p, lay in zip(parts, layouts) if not p.name and lay == layout) > 1
-        names.append(part.name or (f"{layout}#{i + 1}" if repeated else layout))
-    return names
+    unnamed = Counter(layout for part, layout in zip(parts, layouts) if not part.name)
+    return [
+        part.name or (f"{layout}#{i + 1}" if unnamed[layout] > 1 else layout)
+        for i, (part, layout) in enumerate(zip(parts, layouts))
+    ]
 
 
 def check_mask_coding(data: LayoutData, fix: str, samples: int = 8) -> None:
@@ -153,7 +154,6 @@ class MixedDataset(torch.utils.data.ConcatDataset):
         self.parts = list(parts)
         self.part_weights = [float(w) for w in weights]
         self.heads = parts[0].heads
-        self.box_heads = parts[0].box_heads
         self.supervises = torch.cat([p.supervises for p in parts])
 
     def sample_weights(self) -> torch.Tensor:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils._pytree import tree_flatten, tree_unflatten
+from torch.utils._pytree import tree_flatten
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
@@ -162,26 +162,6 @@ def clip_lanes(
     return tv_tensors.KeyPoints(out, canvas_size=(h, w)), out_valid
 
 
-class ClipLanes(v2.Transform):
-    """Clip every lane at the image border after the geometric transforms (:func:`clip_lanes`)."""
-
-    def __init__(self, points_key: str = "lanes", valid_key: str = "lane_valid") -> None:
-        super().__init__()
-        self.points_key = points_key
-        self.valid_key = valid_key
-
-    def forward(self, *inputs: Any) -> Any:
-        sample = inputs if len(inputs) > 1 else inputs[0]
-        flat, spec = tree_flatten(sample)
-        target = _find_target(sample, self.points_key)
-        if target is None or self.valid_key not in target:
-            return sample
-        points, valid = clip_lanes(target[self.points_key], target[self.valid_key])
-        # Swap the leaves for the new tensors without mutating the caller's dict.
-        swap = {id(target[self.points_key]): points, id(target[self.valid_key]): valid}
-        return tree_unflatten([swap.get(id(x), x) for x in flat], spec)
-
-
 def build_transforms(
     size: Sequence[int] = (384, 640),
     train: bool = False,
@@ -195,8 +175,8 @@ def build_transforms(
     Eval is a plain :class:`Letterbox`. Train letterboxes first (the later steps then
     work on the small model-size image, ~4x cheaper than on a 720p frame), then applies
     a small random affine (rotation +-3 deg, translation 5 %, scale 0.8-1.2), mild colour
-    jitter and an occasional Gaussian blur, drops boxes pushed off the image and clips
-    lanes at its border.
+    jitter and an occasional Gaussian blur, drops boxes pushed off the image; the dataset then clips lanes
+    at its border (``mtl_edge.data.dataset.after_transforms``).
 
     ``hflip`` adds a random horizontal flip. It mirrors text and arrow glyphs on signs
     (and left/right driving conventions), so use it only for data without such glyphs.
@@ -230,5 +210,5 @@ def build_augment(*, hflip: bool = False, blur: bool = True, fill: int = PAD_VAL
     steps.append(v2.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.25))
     if blur:
         steps.append(v2.RandomApply([GaussianBlurCV2(kernel_size=5, sigma=(0.1, 1.5))], p=0.2))
-    steps += [SanitizeBoxes(), ClipLanes()]
+    steps.append(SanitizeBoxes())  # lanes are clipped after the transforms (dataset.after_transforms)
     return v2.Compose(steps)

@@ -9,7 +9,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from mtl_edge.data.transforms import ClipLanes, Letterbox, SanitizeBoxes, build_transforms, points_inside
+from mtl_edge.data.transforms import Letterbox, SanitizeBoxes, build_transforms, clip_lanes, points_inside
 from mtl_edge.deploy.letterbox import letterbox_params, unletterbox_boxes, unletterbox_points
 
 RED, GREEN, BLUE = 0, 1, 2  # channel that marks the box, the lane and the drivable area
@@ -183,8 +183,8 @@ def test_lanes_leaving_the_image_are_clipped_at_the_border_not_dropped() -> None
         "lane_valid": torch.tensor([[True, True, True]]),
     }
     image = tv_tensors.Image(torch.zeros(3, h, w, dtype=torch.uint8))
-    zoom = v2.Compose([v2.RandomAffine(degrees=0, scale=(2.0, 2.0)), ClipLanes()])
-    _, out = zoom(image, target)
+    _, moved = v2.RandomAffine(degrees=0, scale=(2.0, 2.0))(image, target)
+    out = dict(zip(("lanes", "lane_valid"), clip_lanes(moved["lanes"], moved["lane_valid"]), strict=True))
     # Zooming 2x about the centre (100, 50): x -> 2x - 100, y -> 2y - 50, so the sparse lane becomes
     # (-90, 50) (100, 50) (290, 140); its first and last vertices are off the canvas. Clipped, it runs
     # from the left border along y = 50 to (100, 50), then down the second segment to the right border,

@@ -106,8 +106,8 @@ def write_item(out: Path, options: PublishedOptions, split: str, index: int) -> 
     boxes = _box_labels(result.frame.objects, options.height, rng)
     if not empty:
         taken = [np.array([b["x1"], b["y1"], b["x2"], b["y2"]]) for b in (lb["box2d"] for lb in boxes)]
-        draw = _draw_traffic_light if index % 2 == 0 else _draw_pedestrian
-        extra = draw(image, drivable, scene, rf, rng, taken)
+        kind = "traffic light" if index % 2 == 0 else "pedestrian"
+        extra = _draw_roadside(kind, image, drivable, scene, rf, rng, taken)
         if extra is not None:
             boxes.append(extra)
     for i, label in enumerate(boxes):
@@ -187,12 +187,16 @@ def _disc(o: float, h: float, r: float, k: int = 12) -> tuple[np.ndarray, np.nda
     return o + r * np.cos(a), h + r * np.sin(a)
 
 
+#: A roadside object's painted parts: ((offsets, heights), RGB, lit), as ``_place`` draws them.
+Parts = list[tuple[tuple[np.ndarray, np.ndarray], tuple[int, int, int], bool]]
+
+
 def _place(
     image: np.ndarray,
     drivable: np.ndarray,
     scene: Scene,
     rf: RoadFrame,
-    parts: list[tuple[tuple[np.ndarray, np.ndarray], tuple[int, int, int], bool]],
+    parts: Parts,
     labelled: int,
     s: float,
     taken: list[np.ndarray],
@@ -234,52 +238,52 @@ def _roadside(scene: Scene, rng: np.random.Generator, near: float, far: float) -
     return s, road.left_edge - float(rng.uniform(0.5, 2.0))
 
 
-def _draw_pedestrian(
-    image: np.ndarray,
-    drivable: np.ndarray,
-    scene: Scene,
-    rf: RoadFrame,
-    rng: np.random.Generator,
-    taken: list[np.ndarray],
-) -> dict[str, Any] | None:
-    """Draw a pedestrian standing off the road, clear of every labelled object; its box label or None."""
-    for _ in range(8):
-        s, o = _roadside(scene, rng, 8.0, 35.0)
-        shirt = tuple(int(c) for c in rng.integers(30, 230, 3))
-        parts = [
-            (_rect(o - 0.13, o - 0.02, 0.0, 0.88), (40, 42, 60), False),
-            (_rect(o + 0.02, o + 0.13, 0.0, 0.88), (40, 42, 60), False),
-            (_rect(o - 0.21, o + 0.21, 0.86, 1.48), shirt, False),
-            (_disc(o, 1.61, 0.11), (205, 160, 130), False),
-        ]
-        box = _place(image, drivable, scene, rf, parts, len(parts), s, taken)
-        if box is not None:
-            return {"attributes": _attributes(), "category": "pedestrian", "box2d": _box(*box)}
-    return None
+def _pedestrian(o: float, rng: np.random.Generator) -> tuple[Parts, int, dict[str, Any]]:
+    """A pedestrian at lateral offset ``o``: its parts, how many the box covers, its label."""
+    shirt = tuple(int(c) for c in rng.integers(30, 230, 3))
+    parts: Parts = [
+        (_rect(o - 0.13, o - 0.02, 0.0, 0.88), (40, 42, 60), False),
+        (_rect(o + 0.02, o + 0.13, 0.0, 0.88), (40, 42, 60), False),
+        (_rect(o - 0.21, o + 0.21, 0.86, 1.48), shirt, False),
+        (_disc(o, 1.61, 0.11), (205, 160, 130), False),
+    ]
+    return parts, len(parts), {"attributes": _attributes(), "category": "pedestrian"}
 
 
-def _draw_traffic_light(
-    image: np.ndarray,
-    drivable: np.ndarray,
-    scene: Scene,
-    rf: RoadFrame,
-    rng: np.random.Generator,
-    taken: list[np.ndarray],
-) -> dict[str, Any] | None:
-    """Draw a traffic light on a roadside pole, one lamp lit; the housing's box label or None."""
+def _traffic_light(o: float, rng: np.random.Generator) -> tuple[Parts, int, dict[str, Any]]:
+    """A traffic light on a pole at lateral offset ``o``, one lamp lit; the box covers the housing."""
     colours = {"R": (255, 40, 30), "Y": (255, 190, 20), "G": (40, 255, 120)}
+    state = str(rng.choice(list(colours)))
+    lamps = []
+    for key, height in (("R", 3.95), ("Y", 3.65), ("G", 3.35)):
+        rgb = colours[key] if key == state else tuple(c // 5 for c in colours[key])
+        lamps.append((_disc(o, height, 0.1), rgb, key == state))
+    parts: Parts = [(_rect(o - 0.18, o + 0.18, 3.2, 4.1), (28, 30, 32), False), *lamps]
+    parts.append((_rect(o - 0.06, o + 0.06, 0.0, 3.2), (120, 122, 126), False))  # the pole, not labelled
+    return parts, 4, {"attributes": _attributes(light=state), "category": "traffic light"}
+
+
+#: What the writer adds by the road (categories no head predicts): its shape, and the arcs it stands at (m).
+ROADSIDE = {"traffic light": (_traffic_light, 15.0, 50.0), "pedestrian": (_pedestrian, 8.0, 35.0)}
+
+
+def _draw_roadside(
+    kind: str,
+    image: np.ndarray,
+    drivable: np.ndarray,
+    scene: Scene,
+    rf: RoadFrame,
+    rng: np.random.Generator,
+    taken: list[np.ndarray],
+) -> dict[str, Any] | None:
+    """Draw a ``kind`` (a ROADSIDE key) just off the road, clear of every labelled object; its box label or None."""
+    make, near, far = ROADSIDE[kind]
     for _ in range(8):
-        s, o = _roadside(scene, rng, 15.0, 50.0)
-        state = str(rng.choice(list(colours)))
-        lamps = []
-        for key, height in (("R", 3.95), ("Y", 3.65), ("G", 3.35)):
-            rgb = colours[key] if key == state else tuple(c // 5 for c in colours[key])
-            lamps.append((_disc(o, height, 0.1), rgb, key == state))
-        parts = [(_rect(o - 0.18, o + 0.18, 3.2, 4.1), (28, 30, 32), False), *lamps]
-        parts.append((_rect(o - 0.06, o + 0.06, 0.0, 3.2), (120, 122, 126), False))  # the pole, not labelled
-        box = _place(image, drivable, scene, rf, parts, 4, s, taken)
+        s, o = _roadside(scene, rng, near, far)
+        parts, labelled, label = make(o, rng)
+        box = _place(image, drivable, scene, rf, parts, labelled, s, taken)
         if box is not None:
-            return {"attributes": _attributes(light=state), "category": "traffic light", "box2d": _box(*box)}
+            return {**label, "box2d": _box(*box)}
     return None
 
 
